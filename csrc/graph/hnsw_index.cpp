@@ -1,0 +1,376 @@
+#include "hnsw_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "atomic_word.h"
+#include "workers.h"
+
+namespace vsearch {
+
+namespace {
+
+constexpr std::size_t kMinCapacity = 1024;  // first allocation, in nodes
+constexpr std::size_t kGrowthFactor = 2;    // geometric growth: amortised O(1) copies per add
+// Vector bytes fetched ahead of a distance: the first lines matter most, the
+// hardware prefetcher streams the rest of a long row.
+constexpr std::size_t kPrefetchBytes = 256;
+// Adds smaller than this run without a progress monitor thread.
+constexpr std::size_t kProgressMinBatch = 10000;
+
+constexpr float kInfinity = std::numeric_limits<float>::infinity();
+
+bool closer_first(const Neighbor& a, const Neighbor& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+}
+bool same_node(const Neighbor& a, const Neighbor& b) { return a.id == b.id; }
+
+}  // namespace
+
+// Per-thread scratch for searching and inserting.
+struct HnswIndex::SearchContext {
+    explicit SearchContext(VisitedPool& pool) : visited(pool.take()) {}
+    VisitedPool::Lease visited;
+    CandidatePool pool;
+    std::vector<std::uint32_t> fresh;    // unvisited neighbours of the expanded node
+    std::vector<Neighbor> candidates;    // selection input
+};
+
+HnswIndex::HnswIndex(const IndexParams& params)
+    : params_(params),
+      space_(params.metric, params.dim, params.simd),
+      level_scale_(1.0 / std::log(static_cast<double>(params.M))),
+      ef_(params.ef),
+      level_rng_(params.seed),
+      store_(params.dim, space_.uses_scale()),
+      links_(params.M) {
+    if (params.dim == 0) throw std::invalid_argument("dim must be positive");
+    if (params.M < 2) throw std::invalid_argument("M must be at least 2");
+    if (params.ef_construction == 0 || params.ef == 0) throw std::invalid_argument("ef must be at least 1");
+}
+
+std::size_t HnswIndex::size() const {
+    GrowthLock::Shared lock(growth_);
+    return count_;
+}
+
+int HnswIndex::draw_level() {
+    // U uniform in (0, 1]; level = floor(-ln U * mL) as in the paper.
+    constexpr double kTwoPowMinus53 = 1.0 / 9007199254740992.0;
+    const double u = (static_cast<double>(level_rng_() >> 11) + 1.0) * kTwoPowMinus53;
+    const double level = std::floor(-std::log(u) * level_scale_);
+    return level >= kMaxLevel ? kMaxLevel : static_cast<int>(level);
+}
+
+void HnswIndex::reserve_for(std::size_t total) {
+    if (total > kMaxElements) throw std::length_error("an index holds at most 2^31 - 1 vectors");
+    slots_.reserve(total);
+    if (total <= capacity_) return;
+    std::size_t capacity = std::max({total, capacity_ * kGrowthFactor, kMinCapacity});
+    capacity = std::min(capacity, kMaxElements);
+    // Each part allocates before it swaps, so a failed allocation leaves
+    // every part holding its old contents (possibly with more room).
+    store_.reserve(capacity, count_);
+    links_.reserve(capacity, count_);
+    ids_ = ids_.grown(capacity, count_);
+    capacity_ = capacity;
+}
+
+AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
+                          const std::function<void(std::size_t)>& progress) {
+    AddOutcome outcome;
+    if (n == 0) return outcome;
+    std::size_t first = 0;
+    {
+        GrowthLock::Exclusive lock(growth_);
+        if (ids != nullptr) {
+            std::vector<std::int64_t> sorted(ids, ids + n);
+            std::sort(sorted.begin(), sorted.end());
+            for (std::size_t i = 0; i < n; ++i) {
+                const bool repeated = i > 0 && sorted[i] == sorted[i - 1];
+                if (repeated || slots_.find(sorted[i]) != LabelMap::kAbsent) {
+                    if (outcome.conflicts.empty() || outcome.conflicts.back() != sorted[i])
+                        outcome.conflicts.push_back(sorted[i]);
+                }
+            }
+            if (!outcome.conflicts.empty()) return outcome;
+        } else {
+            if (max_id_ > std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(n))
+                throw std::overflow_error("automatic ids would overflow int64: pass ids explicitly");
+            outcome.first_auto_id = max_id_ + 1;
+        }
+        reserve_for(count_ + n);
+        first = count_;
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto node = static_cast<std::uint32_t>(first + i);
+            const float* v = vectors + i * params_.dim;
+            const std::int64_t id = ids != nullptr ? ids[i] : outcome.first_auto_id + static_cast<std::int64_t>(i);
+            store_.set(node, v, space_.scale_of(v));
+            links_.init_node(node, draw_level());
+            ids_[node] = id;
+            slots_.insert(id, node);
+            max_id_ = std::max(max_id_, id);
+        }
+        count_ += n;
+    }
+
+    GrowthLock::Shared lock(growth_);
+    WorkQueue queue(n);
+    std::atomic<std::size_t> done{0};
+    const std::size_t workers = worker_count(threads, n);
+    std::function<void()> monitor;
+    if (progress && n >= kProgressMinBatch) monitor = [&] { progress(done.load(std::memory_order_relaxed)); };
+    run_workers(
+        workers,
+        [&](std::size_t) {
+            SearchContext ctx(visited_pool_);
+            std::size_t i;
+            while (queue.pop(&i)) {
+                insert(static_cast<std::uint32_t>(first + i), ctx);
+                done.fetch_add(1, std::memory_order_relaxed);
+            }
+        },
+        monitor);
+    if (monitor) progress(n);
+    return outcome;
+}
+
+std::uint32_t HnswIndex::greedy_descend(const float* query, float query_scale, std::uint32_t entry, int from_level,
+                                        int to_level) const {
+    std::uint32_t current = entry;
+    float current_distance = distance_to(query, query_scale, current);
+    for (int level = from_level; level > to_level; --level) {
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            const std::uint32_t* list = links_.list(current, level);
+            const std::uint32_t count = std::min<std::uint32_t>(load_relaxed(list), links_.max_links(level));
+            for (std::uint32_t j = 1; j <= count; ++j) {
+                const std::uint32_t candidate = load_relaxed(list + j);
+                const float d = distance_to(query, query_scale, candidate);
+                if (d < current_distance) {
+                    current_distance = d;
+                    current = candidate;
+                    moved = true;
+                }
+            }
+        }
+    }
+    return current;
+}
+
+void HnswIndex::search_layer(const float* query, float query_scale, std::uint32_t entry, std::size_t ef, int level,
+                             SearchContext& ctx) const {
+    CandidatePool& pool = ctx.pool;
+    VisitedSet& visited = *ctx.visited;
+    pool.reset(ef);
+    visited.reset(count_);
+    visited.test_and_set(entry);
+    pool.insert(distance_to(query, query_scale, entry), entry);
+    const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
+    std::vector<std::uint32_t>& fresh = ctx.fresh;
+    fresh.resize(max_links);
+
+    while (pool.has_unexpanded()) {
+        const std::uint32_t node = pool.pop();
+        std::uint32_t next;
+        if (pool.peek(&next)) __builtin_prefetch(links_.list(next, level));
+
+        const std::uint32_t* list = links_.list(node, level);
+        const std::uint32_t count = std::min(load_relaxed(list), max_links);
+        for (std::uint32_t j = 1; j <= count; ++j) visited.prefetch(load_relaxed(list + j));
+        std::size_t fresh_count = 0;
+        for (std::uint32_t j = 1; j <= count; ++j) {
+            const std::uint32_t neighbor = load_relaxed(list + j);
+            if (visited.test_and_set(neighbor)) continue;
+            store_.prefetch(neighbor, kPrefetchBytes);
+            fresh[fresh_count++] = neighbor;
+        }
+        for (std::size_t j = 0; j < fresh_count; ++j) {
+            const float d = distance_to(query, query_scale, fresh[j]);
+            if (d < pool.bound()) pool.insert(d, fresh[j]);
+        }
+    }
+}
+
+void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const {
+    if (candidates.size() < max_count) return;
+    std::vector<Neighbor> kept;
+    kept.reserve(max_count);
+    for (const Neighbor& candidate : candidates) {
+        if (kept.size() >= max_count) break;
+        bool diverse = true;
+        for (const Neighbor& chosen : kept) {
+            if (distance_between(candidate.id, chosen.id) < candidate.distance) {
+                diverse = false;
+                break;
+            }
+        }
+        if (diverse) kept.push_back(candidate);
+    }
+    candidates.swap(kept);
+}
+
+void HnswIndex::write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors) {
+    std::uint32_t* list = links_.list(node, level);
+    for (std::size_t j = 0; j < neighbors.size(); ++j) store_relaxed(list + 1 + j, neighbors[j].id);
+    store_relaxed(list, static_cast<std::uint32_t>(neighbors.size()));
+}
+
+void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level) {
+    SpinLockGuard guard(links_.lock_flag(neighbor));
+    std::uint32_t* list = links_.list(neighbor, level);
+    const std::uint32_t count = load_relaxed(list);
+    const std::size_t max_links = links_.max_links(level);
+    for (std::uint32_t j = 1; j <= count; ++j)
+        if (load_relaxed(list + j) == node) return;
+    if (count < max_links) {
+        store_relaxed(list + 1 + count, node);
+        store_relaxed(list, count + 1);
+        return;
+    }
+    // Full: keep the most diverse set among the old links and the new node.
+    std::vector<Neighbor> candidates;
+    candidates.reserve(count + 1);
+    candidates.push_back({distance, node});
+    for (std::uint32_t j = 1; j <= count; ++j) {
+        const std::uint32_t other = load_relaxed(list + j);
+        candidates.push_back({distance_between(neighbor, other), other});
+    }
+    std::sort(candidates.begin(), candidates.end(), closer_first);
+    select_neighbors(candidates, max_links);
+    write_links(neighbor, level, candidates);
+}
+
+void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
+    const float* query = store_.row(node);
+    const float query_scale = store_.scale(node);
+    const int node_level = links_.level(node);
+
+    std::unique_lock<std::mutex> entry_lock(entry_mutex_, std::defer_lock);
+    std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    if (entry == kNoEntry || node_level > static_cast<int>(entry >> 32)) {
+        entry_lock.lock();  // this node may become the new entry point
+        entry = entry_.load(std::memory_order_acquire);
+        if (entry == kNoEntry) {
+            entry_.store(pack_entry(node, node_level), std::memory_order_release);
+            return;
+        }
+        if (node_level <= static_cast<int>(entry >> 32)) entry_lock.unlock();
+    }
+    const int top_level = static_cast<int>(entry >> 32);
+    std::uint32_t nearest = greedy_descend(query, query_scale, static_cast<std::uint32_t>(entry), top_level, node_level);
+
+    for (int level = std::min(node_level, top_level); level >= 0; --level) {
+        search_layer(query, query_scale, nearest, params_.ef_construction, level, ctx);
+        std::vector<Neighbor>& candidates = ctx.candidates;
+        candidates.clear();
+        for (std::size_t j = 0; j < ctx.pool.size(); ++j) {
+            const Neighbor found = ctx.pool.at(j);
+            if (found.id != node) candidates.push_back(found);  // concurrent inserts may reach us
+        }
+        if (candidates.empty()) continue;
+        nearest = candidates.front().id;
+        select_neighbors(candidates, params_.M);
+        {
+            SpinLockGuard guard(links_.lock_flag(node));
+            // A concurrent insert that started from this node may already
+            // have linked to it here: keep those links in the running.
+            const std::uint32_t* list = links_.list(node, level);
+            const std::uint32_t existing = load_relaxed(list);
+            if (existing > 0) {
+                for (std::uint32_t j = 1; j <= existing; ++j) {
+                    const std::uint32_t other = load_relaxed(list + j);
+                    candidates.push_back({distance_between(node, other), other});
+                }
+                std::sort(candidates.begin(), candidates.end(), closer_first);
+                candidates.erase(std::unique(candidates.begin(), candidates.end(), same_node), candidates.end());
+                select_neighbors(candidates, links_.max_links(level));
+            }
+            write_links(node, level, candidates);
+        }
+        for (const Neighbor& neighbor : candidates) link_back(neighbor.id, node, neighbor.distance, level);
+    }
+    if (entry_lock.owns_lock()) entry_.store(pack_entry(node, node_level), std::memory_order_release);
+}
+
+void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx,
+                           std::int64_t* out_ids, float* out_distances) const {
+    std::fill(out_ids, out_ids + k, -1);
+    std::fill(out_distances, out_distances + k, kInfinity);
+    const std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    if (entry == kNoEntry) return;
+    const float query_scale = space_.scale_of(query);
+    const std::uint32_t start = greedy_descend(query, query_scale, static_cast<std::uint32_t>(entry),
+                                               static_cast<int>(entry >> 32), 0);
+    search_layer(query, query_scale, start, std::max(ef, k), 0, ctx);
+    const std::size_t found = std::min(k, ctx.pool.size());
+    for (std::size_t j = 0; j < found; ++j) {
+        const Neighbor hit = ctx.pool.at(j);
+        out_ids[j] = ids_[hit.id];
+        out_distances[j] = hit.distance;
+    }
+}
+
+void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
+                       std::int64_t* out_ids, float* out_distances) const {
+    if (k == 0) throw std::invalid_argument("k must be at least 1");
+    if (ef == 0) throw std::invalid_argument("ef must be at least 1");
+    GrowthLock::Shared lock(growth_);
+    WorkQueue queue(n);
+    run_workers(worker_count(threads, n), [&](std::size_t) {
+        SearchContext ctx(visited_pool_);
+        std::size_t i;
+        while (queue.pop(&i))
+            search_one(queries + i * params_.dim, k, ef, ctx, out_ids + i * k, out_distances + i * k);
+    });
+}
+
+std::ptrdiff_t HnswIndex::get(const std::int64_t* ids, std::size_t n, float* out) const {
+    GrowthLock::Shared lock(growth_);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t slot = slots_.find(ids[i]);
+        if (slot == LabelMap::kAbsent) return static_cast<std::ptrdiff_t>(i);
+        std::copy(store_.row(slot), store_.row(slot) + params_.dim, out + i * params_.dim);
+    }
+    return -1;
+}
+
+bool HnswIndex::contains(std::int64_t id) const {
+    GrowthLock::Shared lock(growth_);
+    return slots_.find(id) != LabelMap::kAbsent;
+}
+
+std::size_t HnswIndex::memory_bytes() const {
+    GrowthLock::Shared lock(growth_);
+    return sizeof(*this) + store_.bytes() + links_.bytes() + ids_.bytes() + slots_.bytes() + visited_pool_.bytes();
+}
+
+IndexStats HnswIndex::stats() const {
+    GrowthLock::Shared lock(growth_);
+    IndexStats stats;
+    stats.count = count_;
+    stats.capacity = capacity_;
+    const std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    if (entry == kNoEntry) return stats;
+    stats.max_level = static_cast<int>(entry >> 32);
+    stats.entry_point_id = ids_[static_cast<std::uint32_t>(entry)];
+    stats.level_counts.assign(stats.max_level + 1, 0);
+    std::vector<double> degree_sum(stats.max_level + 1, 0.0);
+    std::vector<std::size_t> nodes_on_level(stats.max_level + 1, 0);
+    for (std::size_t node = 0; node < count_; ++node) {
+        const int top = std::min(links_.level(static_cast<std::uint32_t>(node)), stats.max_level);
+        ++stats.level_counts[top];
+        for (int level = 0; level <= top; ++level) {
+            degree_sum[level] += load_relaxed(links_.list(static_cast<std::uint32_t>(node), level));
+            ++nodes_on_level[level];
+        }
+    }
+    for (int level = 0; level <= stats.max_level; ++level)
+        stats.mean_degree.push_back(nodes_on_level[level] ? degree_sum[level] / nodes_on_level[level] : 0.0);
+    return stats;
+}
+
+}  // namespace vsearch

@@ -1,0 +1,139 @@
+// The HNSW index of Malkov & Yashunin (arXiv 1603.09320): a hierarchy of
+// proximity graphs over float32 vectors, with user ids (int64) mapped to
+// dense internal slots (uint32).
+//
+// Thread-safety contract: any number of threads may call search, get,
+// contains and the accessors concurrently with each other and with add.
+// Concurrent adds are safe too. Growth (reserving room for a batch) briefly
+// excludes everyone; inserting and searching share the index.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "../metrics/space.h"
+#include "../storage/aligned_array.h"
+#include "../storage/vector_store.h"
+#include "candidate_pool.h"
+#include "growth_lock.h"
+#include "label_map.h"
+#include "link_store.h"
+#include "visited_set.h"
+
+namespace vsearch {
+
+struct IndexParams {
+    std::size_t dim = 0;
+    MetricKind metric = MetricKind::kL2;
+    std::size_t M = 16;
+    std::size_t ef_construction = 200;
+    std::size_t ef = 64;
+    std::uint64_t seed = 0;
+    SimdLevel simd = SimdLevel::kScalar;
+};
+
+struct AddOutcome {
+    // Ids already in the index or repeated in the batch; when non-empty
+    // nothing was added.
+    std::vector<std::int64_t> conflicts;
+    std::int64_t first_auto_id = 0;  // the first id given when ids were not supplied
+};
+
+struct IndexStats {
+    std::size_t count = 0;
+    std::size_t capacity = 0;
+    int max_level = -1;
+    std::int64_t entry_point_id = -1;
+    std::vector<std::size_t> level_counts;  // nodes whose top level is l
+    std::vector<double> mean_degree;        // mean out-degree of the nodes on level l
+};
+
+class HnswIndex {
+public:
+    // Internal slots keep their top bit free for CandidatePool's flag.
+    static constexpr std::size_t kMaxElements = CandidatePool::kExpandedBit - 1;
+    static constexpr int kMaxLevel = 63;  // caps a (vanishingly rare) runaway level draw
+
+    explicit HnswIndex(const IndexParams& params);
+
+    // Adds n rows. `ids` may be null: ids max(previous)+1, ... are given.
+    // A batch with an id already present or repeated adds nothing and returns
+    // the offending ids. `progress(done)` is called from the calling thread.
+    AddOutcome add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
+                   const std::function<void(std::size_t)>& progress = nullptr);
+
+    // k nearest neighbours of each of n queries into out_ids/out_distances
+    // (n*k each, row-major). Missing results are id -1, distance +inf.
+    void search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
+                std::int64_t* out_ids, float* out_distances) const;
+
+    // Copies the vectors of ids into out (n*dim); returns the position of the
+    // first unknown id, or -1 when all are present.
+    std::ptrdiff_t get(const std::int64_t* ids, std::size_t n, float* out) const;
+    bool contains(std::int64_t id) const;
+
+    std::size_t size() const;
+    std::size_t dim() const { return params_.dim; }
+    const IndexParams& params() const { return params_; }
+    std::size_t ef() const { return ef_.load(std::memory_order_relaxed); }
+    void set_ef(std::size_t ef) { ef_.store(ef, std::memory_order_relaxed); }
+    std::size_t memory_bytes() const;
+    IndexStats stats() const;
+
+private:
+    struct SearchContext;
+
+    // Entry point and top level packed in one word so readers see a pair.
+    static constexpr std::uint64_t kNoEntry = ~std::uint64_t{0};
+    static std::uint64_t pack_entry(std::uint32_t node, int level) {
+        return (static_cast<std::uint64_t>(level) << 32) | node;
+    }
+
+    float distance_to(const float* query, float query_scale, std::uint32_t node) const {
+        return space_.distance(query, query_scale, store_.row(node), store_.scale(node));
+    }
+    float distance_between(std::uint32_t a, std::uint32_t b) const {
+        return space_.distance(store_.row(a), store_.scale(a), store_.row(b), store_.scale(b));
+    }
+
+    int draw_level();
+    void reserve_for(std::size_t total);
+    void insert(std::uint32_t node, SearchContext& ctx);
+    std::uint32_t greedy_descend(const float* query, float query_scale, std::uint32_t entry, int from_level,
+                                 int to_level) const;
+    void search_layer(const float* query, float query_scale, std::uint32_t entry, std::size_t ef, int level,
+                      SearchContext& ctx) const;
+    // Algorithm 4 of the paper: keeps a candidate only if it is closer to the
+    // base node than to every neighbour already kept. `candidates` sorted.
+    void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const;
+    void link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level);
+    void write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors);
+    void search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx, std::int64_t* out_ids,
+                    float* out_distances) const;
+
+    IndexParams params_;
+    Space space_;
+    double level_scale_;  // mL = 1 / ln(M)
+    std::atomic<std::size_t> ef_;
+
+    mutable GrowthLock growth_;
+    std::mutex entry_mutex_;          // held while a new top-level node is inserted
+    std::atomic<std::uint64_t> entry_{kNoEntry};
+    std::mt19937_64 level_rng_;       // drawn under the exclusive growth lock
+
+    // Guarded by growth_: changed only under Exclusive.
+    std::size_t count_ = 0;
+    std::size_t capacity_ = 0;
+    std::int64_t max_id_ = -1;
+    VectorStore store_;
+    LinkStore links_;
+    AlignedArray<std::int64_t> ids_;
+    LabelMap slots_;
+    mutable VisitedPool visited_pool_;
+};
+
+}  // namespace vsearch

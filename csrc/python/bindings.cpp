@@ -1,0 +1,152 @@
+// Thin pybind11 layer: converts arrays, releases the GIL around native work,
+// and maps results to Python objects. Validation of user input happens in the
+// vsearch package; the checks here only keep the native code memory-safe.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "../graph/hnsw_index.h"
+#include "../metrics/kernels.h"
+#include "../metrics/space.h"
+
+namespace py = pybind11;
+using vsearch::HnswIndex;
+
+namespace {
+
+using FloatRows = py::array_t<float, py::array::c_style>;
+using IdArray = py::array_t<std::int64_t, py::array::c_style>;
+
+void require_rows(const FloatRows& rows, std::size_t dim, const char* what) {
+    if (rows.ndim() != 2 || static_cast<std::size_t>(rows.shape(1)) != dim)
+        throw std::invalid_argument(std::string(what) + " must have shape (n, " + std::to_string(dim) + ")");
+}
+
+std::unique_ptr<HnswIndex> make_index(std::size_t dim, const std::string& metric, std::size_t M,
+                                      std::size_t ef_construction, std::size_t ef, std::uint64_t seed,
+                                      const std::optional<std::string>& simd) {
+    vsearch::IndexParams params;
+    params.dim = dim;
+    params.metric = vsearch::metric_from_name(metric);
+    params.M = M;
+    params.ef_construction = ef_construction;
+    params.ef = ef;
+    params.seed = seed;
+    params.simd = simd ? vsearch::level_from_name(*simd) : vsearch::active_level();
+    return std::make_unique<HnswIndex>(params);
+}
+
+py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<IdArray>& ids, std::size_t threads,
+              const std::optional<py::function>& progress) {
+    require_rows(vectors, index.dim(), "vectors");
+    const auto n = static_cast<std::size_t>(vectors.shape(0));
+    if (ids && (ids->ndim() != 1 || static_cast<std::size_t>(ids->shape(0)) != n))
+        throw std::invalid_argument("ids must have shape (" + std::to_string(n) + ",)");
+    std::function<void(std::size_t)> report;
+    std::optional<py::error_already_set> progress_error;
+    if (progress) {
+        report = [&](std::size_t done) {
+            py::gil_scoped_acquire gil;
+            if (progress_error) return;
+            try {
+                (*progress)(done);
+            } catch (py::error_already_set& e) {
+                progress_error = std::move(e);  // re-raised once the batch is safely in
+            }
+        };
+    }
+    vsearch::AddOutcome outcome;
+    {
+        py::gil_scoped_release release;
+        outcome = index.add(vectors.data(), ids ? ids->data() : nullptr, n, threads, report);
+    }
+    if (progress_error) throw std::move(*progress_error);
+    IdArray conflicts(static_cast<py::ssize_t>(outcome.conflicts.size()));
+    std::copy(outcome.conflicts.begin(), outcome.conflicts.end(), conflicts.mutable_data());
+    return py::make_tuple(conflicts, outcome.first_auto_id);
+}
+
+py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
+                 std::size_t threads) {
+    require_rows(queries, index.dim(), "queries");
+    const auto n = static_cast<py::ssize_t>(queries.shape(0));
+    IdArray ids({n, static_cast<py::ssize_t>(k)});
+    py::array_t<float> distances({n, static_cast<py::ssize_t>(k)});
+    std::int64_t* ids_out = ids.mutable_data();
+    float* distances_out = distances.mutable_data();
+    {
+        py::gil_scoped_release release;
+        index.search(queries.data(), static_cast<std::size_t>(n), k, ef, threads, ids_out, distances_out);
+    }
+    return py::make_tuple(ids, distances);
+}
+
+py::tuple get(const HnswIndex& index, const IdArray& ids) {
+    if (ids.ndim() != 1) throw std::invalid_argument("ids must be one-dimensional");
+    const auto n = static_cast<py::ssize_t>(ids.shape(0));
+    py::array_t<float> out({n, static_cast<py::ssize_t>(index.dim())});
+    const std::ptrdiff_t missing = index.get(ids.data(), static_cast<std::size_t>(n), out.mutable_data());
+    return py::make_tuple(out, missing);
+}
+
+py::dict stats(const HnswIndex& index) {
+    const vsearch::IndexStats s = index.stats();
+    py::dict d;
+    d["count"] = s.count;
+    d["capacity"] = s.capacity;
+    d["max_level"] = s.max_level;
+    d["entry_point_id"] = s.entry_point_id;
+    d["level_counts"] = s.level_counts;
+    d["mean_degree"] = s.mean_degree;
+    return d;
+}
+
+float kernel_distance(const std::string& metric, const py::array_t<float, py::array::c_style>& a,
+                      const py::array_t<float, py::array::c_style>& b, const std::string& simd) {
+    if (a.ndim() != 1 || b.ndim() != 1 || a.shape(0) != b.shape(0))
+        throw std::invalid_argument("a and b must be 1-D arrays of the same length");
+    const auto dim = static_cast<std::size_t>(a.shape(0));
+    const vsearch::Space space(vsearch::metric_from_name(metric), dim, vsearch::level_from_name(simd));
+    return space.distance(a.data(), space.scale_of(a.data()), b.data(), space.scale_of(b.data()));
+}
+
+std::vector<std::string> supported_level_names() {
+    std::vector<std::string> names;
+    for (auto level : vsearch::supported_levels()) names.push_back(vsearch::level_name(level));
+    return names;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "vsearch native core (HNSW graph, SIMD kernels). Use the vsearch package, not this module.";
+
+    m.def("distance", &kernel_distance, py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
+          "Distance between two vectors with the kernel of one SIMD level (for tests).");
+    m.def("supported_simd_levels", &supported_level_names);
+    m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
+    m.attr("MAX_ELEMENTS") = HnswIndex::kMaxElements;
+
+    py::class_<HnswIndex>(m, "HnswIndex")
+        .def(py::init(&make_index), py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"),
+             py::arg("ef"), py::arg("seed"), py::arg("simd") = py::none())
+        .def("add", &add, py::arg("vectors"), py::arg("ids"), py::arg("threads"), py::arg("progress") = py::none())
+        .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"))
+        .def("get", &get, py::arg("ids"))
+        .def("contains", &HnswIndex::contains, py::arg("id"))
+        .def("__len__", &HnswIndex::size)
+        .def_property_readonly("dim", &HnswIndex::dim)
+        .def_property_readonly("metric", [](const HnswIndex& i) { return vsearch::metric_name(i.params().metric); })
+        .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
+        .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
+        .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; })
+        .def_property_readonly("simd", [](const HnswIndex& i) { return vsearch::level_name(i.params().simd); })
+        .def_property("ef", &HnswIndex::ef, &HnswIndex::set_ef)
+        .def("memory_bytes", &HnswIndex::memory_bytes)
+        .def("stats", &stats);
+}

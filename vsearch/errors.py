@@ -1,0 +1,55 @@
+"""The exceptions vsearch raises.
+
+Every error is a :class:`VSearchError` and also a subclass of the built-in
+exception that fits (``ValueError``, ``TypeError``, ``KeyError``), so code that
+catches the built-ins keeps working.
+"""
+
+from __future__ import annotations
+
+
+class VSearchError(Exception):
+    """Base class of every vsearch error."""
+
+
+class InvalidParameterError(VSearchError, ValueError):
+    """A parameter is out of range or of the wrong shape (k, ef, M, dim, ids...)."""
+
+
+class UnknownMetricError(InvalidParameterError):
+    """The metric name is not one vsearch knows."""
+
+
+class DimensionMismatchError(VSearchError, ValueError):
+    """Vectors or queries do not have the index's dimension (or a usable shape)."""
+
+
+class InvalidVectorError(VSearchError, ValueError):
+    """A vector holds NaN or infinity, or cannot be used with the metric (a zero vector with cosine)."""
+
+
+class InvalidDTypeError(VSearchError, TypeError):
+    """The array's dtype is not numeric and cannot be converted to float32."""
+
+
+class DuplicateIdError(VSearchError, ValueError):
+    """An id is repeated within a batch or is already in the index."""
+
+
+class UnknownIdError(VSearchError, KeyError):
+    """An id asked for is not in the index."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+__all__ = [
+    "VSearchError",
+    "InvalidParameterError",
+    "UnknownMetricError",
+    "DimensionMismatchError",
+    "InvalidVectorError",
+    "InvalidDTypeError",
+    "DuplicateIdError",
+    "UnknownIdError",
+]

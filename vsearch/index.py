@@ -1,0 +1,257 @@
+"""The HNSW index: numpy in, numpy out."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from . import _core
+from ._progress import ProgressBar
+from ._validation import as_float_rows, as_ids, positive_int, require_nonzero
+from .errors import DuplicateIdError, InvalidParameterError, UnknownIdError, UnknownMetricError
+
+METRICS = ("l2", "ip", "cosine")
+
+# Batches at least this large show a progress bar when stderr is a terminal.
+_PROGRESS_MIN_BATCH = 100_000
+
+
+class SearchResult(NamedTuple):
+    """Nearest neighbours: ``ids`` (int64) and ``distances`` (float32), nearest first.
+
+    Missing results (fewer than ``k`` vectors reachable) are id ``-1`` with
+    distance ``inf``. Unpacks as ``ids, distances = index.search(q)``.
+    """
+
+    ids: np.ndarray
+    distances: np.ndarray
+
+
+class Index:
+    """An approximate nearest-neighbour index (HNSW) over float32 vectors.
+
+    Args:
+        dim: dimension of the vectors.
+        metric: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - <q, x>``) or
+            ``"cosine"`` (``1 - cos(q, x)``). Smaller is closer for all.
+        M: links per node on the upper levels (``2*M`` on level 0). Higher
+            gives better recall for more memory and build time.
+        ef_construction: beam width while building.
+        ef: default beam width while searching (raise it for recall).
+        seed: seed of the level generator; with ``threads=1`` the same seed and
+            data give the same graph.
+
+    Thread safety: ``search``, ``get`` and ``in`` may be called from many
+    threads at once, also while another thread calls ``add``.
+
+    Example:
+        >>> import numpy as np, vsearch
+        >>> data = np.random.default_rng(0).random((1000, 32), dtype=np.float32)
+        >>> index = vsearch.Index(32, metric="l2")
+        >>> ids = index.add(data)
+        >>> ids, distances = index.search(data[:2], k=3)
+        >>> ids[:, 0].tolist()
+        [0, 1]
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "l2",
+        *,
+        M: int = 16,
+        ef_construction: int = 200,
+        ef: int = 64,
+        seed: int = 0,
+    ) -> None:
+        dim = positive_int(dim, "dim")
+        M = positive_int(M, "M", minimum=2)
+        ef_construction = positive_int(ef_construction, "ef_construction")
+        ef = positive_int(ef, "ef")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise InvalidParameterError(f"seed must be an integer in [0, 2**64); got {seed!r}")
+        if not isinstance(metric, str) or metric not in METRICS:
+            raise UnknownMetricError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
+        self._core = _core.HnswIndex(dim, metric, M, ef_construction, ef, int(seed))
+
+    # -- building -----------------------------------------------------------
+
+    def add(
+        self,
+        vectors: Any,
+        ids: Sequence[int] | np.ndarray | None = None,
+        *,
+        threads: int = 0,
+        progress: bool | None = None,
+    ) -> np.ndarray:
+        """Adds vectors and returns their ids (int64).
+
+        Args:
+            vectors: shape ``(n, dim)``, or one vector of shape ``(dim,)``.
+                float64, float16, integer arrays and lists are converted.
+            ids: one distinct int64 id per vector. When omitted, ids continue
+                from the largest id in the index (0, 1, 2, ... for a new one).
+            threads: native threads (0: one per core).
+            progress: show a progress bar on stderr; ``None`` shows it for
+                large batches when stderr is a terminal.
+
+        Raises a :mod:`vsearch.errors` error, leaving the index unchanged, for a
+        wrong dimension or dtype, NaN/inf values, a zero vector with cosine, or
+        ids that are repeated or already present.
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> index.add([[0.0, 1.0], [1.0, 0.0]]).tolist()
+            [0, 1]
+            >>> index.add([2.0, 2.0], ids=[42]).tolist()
+            [42]
+        """
+        rows, _ = as_float_rows(vectors, self.dim, "vectors")
+        if self.metric == "cosine":
+            require_nonzero(rows, "vectors")
+        threads = positive_int(threads, "threads", minimum=0)
+        id_array = None if ids is None else as_ids(ids, rows.shape[0])
+        if progress is None:
+            progress = rows.shape[0] >= _PROGRESS_MIN_BATCH and sys.stderr.isatty()
+        reporter = ProgressBar(rows.shape[0]) if progress else None
+        conflicts, first_auto_id = self._core.add(rows, id_array, threads, reporter)
+        if conflicts.size:
+            raise DuplicateIdError(
+                f"ids already in the index: {conflicts[:10].tolist()}"
+                f"{' ...' if conflicts.size > 10 else ''}; nothing was added"
+            )
+        if id_array is None:
+            return np.arange(first_auto_id, first_auto_id + rows.shape[0], dtype=np.int64)
+        return id_array.copy()
+
+    # -- searching ----------------------------------------------------------
+
+    def search(self, queries: Any, k: int = 10, *, ef: int | None = None, threads: int = 0) -> SearchResult:
+        """Finds the ``k`` nearest neighbours of each query.
+
+        Args:
+            queries: shape ``(n, dim)``, or one query of shape ``(dim,)``.
+            k: neighbours per query.
+            ef: beam width (default: ``index.ef``); ``max(ef, k)`` is used.
+            threads: native threads for a batch (0: one per core).
+
+        Returns:
+            :class:`SearchResult` with arrays of shape ``(n, k)`` (``(k,)`` for
+            a 1-D query). Missing results are id -1 and distance inf.
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add([[0.0, 0.0], [3.0, 4.0]])
+            >>> index.search([0.0, 1.0], k=3)
+            SearchResult(ids=array([ 0,  1, -1]), distances=array([ 1., 18., inf], dtype=float32))
+        """
+        k = positive_int(k, "k")
+        ef = self.ef if ef is None else positive_int(ef, "ef")
+        threads = positive_int(threads, "threads", minimum=0)
+        rows, was_1d = as_float_rows(queries, self.dim, "queries")
+        if self.metric == "cosine":
+            require_nonzero(rows, "queries")
+        ids, distances = self._core.search(rows, k, ef, threads)
+        if was_1d:
+            return SearchResult(ids[0], distances[0])
+        return SearchResult(ids, distances)
+
+    # -- reading back -------------------------------------------------------
+
+    def get(self, ids: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Returns the vectors stored under ``ids``, exactly as they were added.
+
+        A single id gives shape ``(dim,)``; a sequence gives ``(n, dim)``.
+        Raises :class:`vsearch.errors.UnknownIdError` for an id not in the index.
+
+        Example:
+            >>> index = vsearch.Index(2, metric="cosine")
+            >>> _ = index.add([[3.0, 4.0]], ids=[7])
+            >>> index.get(7)
+            array([3., 4.], dtype=float32)
+        """
+        single = np.ndim(ids) == 0
+        id_array = np.atleast_1d(np.asarray(ids))
+        if id_array.size == 0:
+            id_array = id_array.astype(np.int64)
+        if id_array.dtype.kind not in "iu" or id_array.ndim != 1:
+            raise InvalidParameterError(f"ids must be an integer or a 1-D sequence of integers; got {ids!r}")
+        vectors, missing = self._core.get(np.ascontiguousarray(id_array, dtype=np.int64))
+        if missing >= 0:
+            raise UnknownIdError(f"id {int(id_array[missing])} is not in the index")
+        return vectors[0] if single else vectors
+
+    def __contains__(self, id: object) -> bool:
+        if isinstance(id, bool) or not isinstance(id, (int, np.integer)):
+            return False
+        if not -(2**63) <= int(id) < 2**63:
+            return False
+        return self._core.contains(int(id))
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    # -- parameters and diagnostics -------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the vectors."""
+        return self._core.dim
+
+    @property
+    def metric(self) -> str:
+        """Metric name: ``"l2"``, ``"ip"`` or ``"cosine"``."""
+        return self._core.metric
+
+    @property
+    def M(self) -> int:
+        """Links per node on the upper levels (``2*M`` on level 0)."""
+        return self._core.M
+
+    @property
+    def ef_construction(self) -> int:
+        """Beam width used while building."""
+        return self._core.ef_construction
+
+    @property
+    def seed(self) -> int:
+        """Seed of the level generator."""
+        return self._core.seed
+
+    @property
+    def ef(self) -> int:
+        """Default beam width of :meth:`search` (at least 1)."""
+        return self._core.ef
+
+    @ef.setter
+    def ef(self, value: int) -> None:
+        self._core.ef = positive_int(value, "ef")
+
+    def memory_usage(self) -> int:
+        """Bytes held by the index (vectors, graph, id map, search scratch), including spare capacity."""
+        return self._core.memory_bytes()
+
+    def stats(self) -> dict[str, Any]:
+        """Shape of the graph: counts, levels, degrees, capacity, SIMD level.
+
+        Example:
+            >>> index = vsearch.Index(4)
+            >>> _ = index.add(np.eye(4))
+            >>> index.stats()["level_counts"][0] <= 4
+            True
+        """
+        stats = self._core.stats()
+        degrees = stats.pop("mean_degree")
+        stats["mean_degree_level0"] = degrees[0] if degrees else 0.0
+        stats["mean_degree_per_level"] = degrees
+        stats["memory_bytes"] = self.memory_usage()
+        stats["simd"] = self._core.simd
+        return stats
+
+    def __repr__(self) -> str:
+        return (
+            f"vsearch.Index(dim={self.dim}, metric={self.metric!r}, count={len(self)}, M={self.M}, "
+            f"ef_construction={self.ef_construction}, ef={self.ef})"
+        )
