@@ -259,3 +259,65 @@ def test_ids_length_error_message_names_both_lengths():
         idx.add(random_vectors(6, DIM, seed=107), ids=np.arange(1000, 1004))
     msg = str(info.value)
     assert _has_number(msg, 6) and _has_number(msg, 4), msg
+
+
+# ----------------------------------------------------------------------------- extreme inputs
+def test_ragged_list_is_a_vsearch_error():
+    """A ragged nested list cannot form an (n, dim) array: it must be reported as a vsearch error
+    (a wrong shape), not leak numpy's internal ValueError; the index stays unchanged."""
+    idx = _make("l2")
+    snap = _snapshot(idx)
+    with pytest.raises(errors.VSearchError) as info:
+        idx.add([[1.0] * DIM, [1.0] * (DIM - 1)])
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(errors.VSearchError):
+        idx.search([[1.0] * DIM, [1.0] * (DIM + 1)], 3)
+    _assert_unchanged(idx, snap)
+
+
+@pytest.mark.parametrize("scale", [1e-25, 1e-15, 1e15, 1e25])
+def test_cosine_extreme_magnitudes_are_rejected_or_exact(scale):
+    """cosine is scale invariant: a finite, non-zero vector of any magnitude has a direction.
+    Either the index rejects a vector whose norm it cannot represent (InvalidVectorError, index
+    unchanged), or it serves it correctly: finite distances equal to those of the unscaled
+    vectors.  It must never return NaN or -inf distances."""
+    base = random_vectors(30, DIM, seed=110)
+    q = random_vectors(3, DIM, seed=111)
+    ref_idx = Index(DIM, metric="cosine")
+    ref_idx.add(base)
+    ref = ref_idx.search(q, k=30)
+
+    idx = Index(DIM, metric="cosine")
+    idx.add(base[:-1])
+    try:
+        idx.add(base[-1:] * scale)                        # one tiny/huge vector in the index
+    except errors.InvalidVectorError:
+        assert len(idx) == 29
+    else:
+        r = idx.search(q, k=30)
+        assert np.all(np.isfinite(r.distances)), r.distances
+        np.testing.assert_array_equal(np.sort(r.ids, axis=1), np.sort(ref.ids, axis=1))
+        np.testing.assert_allclose(r.distances, ref.distances, rtol=1e-4, atol=1e-5)
+    try:
+        rq = ref_idx.search(q * scale, k=30)              # tiny/huge queries
+    except errors.InvalidVectorError:
+        pass
+    else:
+        assert np.all(np.isfinite(rq.distances)), rq.distances
+        np.testing.assert_allclose(rq.distances, ref.distances, rtol=1e-4, atol=1e-5)
+
+
+def test_l2_huge_finite_values_are_rejected_or_returned():
+    """Finite float32 components whose squared distance overflows float32 (|x| ~ 1e20).
+    Either add rejects them (InvalidVectorError), or a search with k == len(index) still returns
+    every id (padding with -1 is only for k > len(index)); distances may be +inf."""
+    x = np.array([[1e20, 0, 0, 0], [-1e20, 0, 0, 0], [0, 0, 0, 1]], np.float32)
+    idx = Index(4)
+    try:
+        idx.add(x)
+    except errors.InvalidVectorError:
+        assert len(idx) == 0
+        return
+    ids, dist = idx.search(np.zeros(4, np.float32), k=3)
+    assert sorted(ids.tolist()) == [0, 1, 2], (ids, dist)
+    assert not np.any(np.isnan(dist)), dist

@@ -14,15 +14,29 @@ from .errors import (
     DuplicateIdError,
     InvalidDTypeError,
     InvalidParameterError,
-    InvalidVectorError,
 )
 
 # dtype kinds that convert to float32 without surprises: bool, ints, floats.
 _NUMERIC_KINDS = "biuf"
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def is_ready(data: Any, dim: int) -> bool:
+    """True for a native float32 array of shape (dim,) or (n, dim): the core takes it as is.
+
+    Kept cheap (no attribute objects built) because single queries pass here.
+    """
+    return type(data) is np.ndarray and data.dtype is _FLOAT32 and 0 < data.ndim <= 2 and data.shape[-1] == dim
+
+
 def as_float_rows(data: Any, dim: int, what: str) -> tuple[np.ndarray, bool]:
-    """Returns (C-contiguous float32 array of shape (n, dim), was_1d)."""
+    """Returns (C-contiguous float32 array of shape (n, dim), was_1d).
+
+    Finiteness (and non-zero vectors for cosine) is checked by the native core
+    in the same pass that reads the rows.
+    """
     array = data if isinstance(data, np.ndarray) else np.asarray(data)
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise InvalidDTypeError(
@@ -41,23 +55,9 @@ def as_float_rows(data: Any, dim: int, what: str) -> tuple[np.ndarray, bool]:
             f"{what} must have dimension {dim}; got shape {array.shape} (dimension {array.shape[1]})"
         )
     if array.dtype != np.float32 or not array.flags.c_contiguous:
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # too large for float32 becomes inf, rejected by the core
             array = np.ascontiguousarray(array, dtype=np.float32)
-    finite = np.isfinite(array).all(axis=1) if array.shape[0] > 1 else np.isfinite(array).all(keepdims=True)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise InvalidVectorError(
-            f"{what} must be finite; row {bad} holds NaN or infinity (or a value too large for float32)"
-        )
     return array, was_1d
-
-
-def require_nonzero(rows: np.ndarray, what: str) -> None:
-    """Cosine needs a direction: a zero vector has none."""
-    zero = ~rows.any(axis=1)
-    if zero.any():
-        bad = int(np.flatnonzero(zero)[0])
-        raise InvalidVectorError(f"{what} row {bad} is a zero vector, which has no direction for the cosine metric")
 
 
 def as_ids(ids: Any, count: int) -> np.ndarray:
@@ -84,6 +84,8 @@ def as_ids(ids: Any, count: int) -> np.ndarray:
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """An integer >= minimum (bools and non-integers rejected)."""
+    if type(value) is int and value >= minimum:  # the common case, checked cheaply
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidParameterError(f"{name} must be an integer >= {minimum}; got {value!r}")
     if value < minimum:

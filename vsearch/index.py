@@ -9,8 +9,14 @@ import numpy as np
 
 from . import _core
 from ._progress import ProgressBar
-from ._validation import as_float_rows, as_ids, positive_int, require_nonzero
-from .errors import DuplicateIdError, InvalidParameterError, UnknownIdError, UnknownMetricError
+from ._validation import as_float_rows, as_ids, is_ready, positive_int
+from .errors import (
+    DuplicateIdError,
+    InvalidParameterError,
+    InvalidVectorError,
+    UnknownIdError,
+    UnknownMetricError,
+)
 
 METRICS = ("l2", "ip", "cosine")
 
@@ -75,6 +81,7 @@ class Index:
         if not isinstance(metric, str) or metric not in METRICS:
             raise UnknownMetricError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
         self._core = _core.HnswIndex(dim, metric, M, ef_construction, ef, int(seed))
+        self._dim = dim  # immutable; kept here so the per-query path skips a native call
 
     # -- building -----------------------------------------------------------
 
@@ -109,14 +116,15 @@ class Index:
             [42]
         """
         rows, _ = as_float_rows(vectors, self.dim, "vectors")
-        if self.metric == "cosine":
-            require_nonzero(rows, "vectors")
         threads = positive_int(threads, "threads", minimum=0)
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
         if progress is None:
             progress = rows.shape[0] >= _PROGRESS_MIN_BATCH and sys.stderr.isatty()
         reporter = ProgressBar(rows.shape[0]) if progress else None
-        conflicts, first_auto_id = self._core.add(rows, id_array, threads, reporter)
+        try:
+            conflicts, first_auto_id = self._core.add(rows, id_array, threads, reporter)
+        except _core.InvalidVectorError as error:
+            raise InvalidVectorError(str(error)) from None
         if conflicts.size:
             raise DuplicateIdError(
                 f"ids already in the index: {conflicts[:10].tolist()}"
@@ -148,15 +156,16 @@ class Index:
             SearchResult(ids=array([ 0,  1, -1]), distances=array([ 1., 18., inf], dtype=float32))
         """
         k = positive_int(k, "k")
-        ef = self.ef if ef is None else positive_int(ef, "ef")
+        ef = 0 if ef is None else positive_int(ef, "ef")  # 0: the index's own ef
         threads = positive_int(threads, "threads", minimum=0)
-        rows, was_1d = as_float_rows(queries, self.dim, "queries")
-        if self.metric == "cosine":
-            require_nonzero(rows, "queries")
-        ids, distances = self._core.search(rows, k, ef, threads)
-        if was_1d:
-            return SearchResult(ids[0], distances[0])
-        return SearchResult(ids, distances)
+        if not is_ready(queries, self._dim):
+            queries, was_1d = as_float_rows(queries, self.dim, "queries")
+            if was_1d:
+                queries = queries[0]
+        try:
+            return SearchResult(*self._core.search(queries, k, ef, threads))
+        except _core.InvalidVectorError as error:
+            raise InvalidVectorError(str(error)) from None
 
     # -- reading back -------------------------------------------------------
 
@@ -198,7 +207,7 @@ class Index:
     @property
     def dim(self) -> int:
         """Dimension of the vectors."""
-        return self._core.dim
+        return self._dim
 
     @property
     def metric(self) -> str:

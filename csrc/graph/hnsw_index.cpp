@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -19,6 +20,9 @@ constexpr std::size_t kGrowthFactor = 2;    // geometric growth: amortised O(1) 
 constexpr std::size_t kPrefetchBytes = 256;
 // Adds smaller than this run without a progress monitor thread.
 constexpr std::size_t kProgressMinBatch = 10000;
+
+constexpr std::uint32_t kExponentBits = 0x7f800000u;  // all ones: NaN or infinity
+constexpr std::uint32_t kSignBit = 0x80000000u;
 
 constexpr float kInfinity = std::numeric_limits<float>::infinity();
 
@@ -78,10 +82,33 @@ void HnswIndex::reserve_for(std::size_t total) {
     capacity_ = capacity;
 }
 
+void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) const {
+    const std::size_t dim = params_.dim;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* row = rows + i * dim;
+        // Bit tests instead of std::isfinite so the loop vectorises.
+        bool non_finite = false, nonzero = false;
+        for (std::size_t j = 0; j < dim; ++j) {
+            std::uint32_t bits;
+            std::memcpy(&bits, row + j, sizeof(bits));
+            non_finite |= (bits & kExponentBits) == kExponentBits;
+            nonzero |= (bits & ~kSignBit) != 0;
+        }
+        if (non_finite)
+            throw InvalidVectorError(std::string(what) + " must be finite: row " + std::to_string(i) +
+                                     " holds NaN or infinity (or a value too large for float32)");
+        if (space_.uses_scale() && !nonzero)
+            throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) +
+                                     " is a zero vector, which has no direction for the " +
+                                     metric_name(params_.metric) + " metric");
+    }
+}
+
 AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                           const std::function<void(std::size_t)>& progress) {
     AddOutcome outcome;
     if (n == 0) return outcome;
+    check_rows(vectors, n, "vectors");
     std::size_t first = 0;
     {
         GrowthLock::Exclusive lock(growth_);
@@ -317,7 +344,8 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
 void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                        std::int64_t* out_ids, float* out_distances) const {
     if (k == 0) throw std::invalid_argument("k must be at least 1");
-    if (ef == 0) throw std::invalid_argument("ef must be at least 1");
+    if (ef == 0) ef = ef_.load(std::memory_order_relaxed);
+    check_rows(queries, n, "queries");
     GrowthLock::Shared lock(growth_);
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "../metrics/space.h"
@@ -34,6 +35,13 @@ struct IndexParams {
     std::size_t ef = 64;
     std::uint64_t seed = 0;
     SimdLevel simd = SimdLevel::kScalar;
+};
+
+// A vector the metric cannot use: NaN/inf anywhere, or a zero vector for a
+// metric that needs a direction (cosine).
+class InvalidVectorError : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
 };
 
 struct AddOutcome {
@@ -66,8 +74,12 @@ public:
     AddOutcome add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                    const std::function<void(std::size_t)>& progress = nullptr);
 
+    // Throws InvalidVectorError naming the first row the metric cannot use.
+    void check_rows(const float* rows, std::size_t n, const char* what) const;
+
     // k nearest neighbours of each of n queries into out_ids/out_distances
     // (n*k each, row-major). Missing results are id -1, distance +inf.
+    // ef 0 means the index's current ef.
     void search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                 std::int64_t* out_ids, float* out_distances) const;
 

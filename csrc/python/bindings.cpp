@@ -22,9 +22,12 @@ namespace {
 using FloatRows = py::array_t<float, py::array::c_style>;
 using IdArray = py::array_t<std::int64_t, py::array::c_style>;
 
-void require_rows(const FloatRows& rows, std::size_t dim, const char* what) {
+// Rows of a (n, dim) array, or 1 for a single (dim,) vector.
+std::size_t row_count(const FloatRows& rows, std::size_t dim, const char* what) {
+    if (rows.ndim() == 1 && static_cast<std::size_t>(rows.shape(0)) == dim) return 1;
     if (rows.ndim() != 2 || static_cast<std::size_t>(rows.shape(1)) != dim)
         throw std::invalid_argument(std::string(what) + " must have shape (n, " + std::to_string(dim) + ")");
+    return static_cast<std::size_t>(rows.shape(0));
 }
 
 std::unique_ptr<HnswIndex> make_index(std::size_t dim, const std::string& metric, std::size_t M,
@@ -43,8 +46,7 @@ std::unique_ptr<HnswIndex> make_index(std::size_t dim, const std::string& metric
 
 py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<IdArray>& ids, std::size_t threads,
               const std::optional<py::function>& progress) {
-    require_rows(vectors, index.dim(), "vectors");
-    const auto n = static_cast<std::size_t>(vectors.shape(0));
+    const std::size_t n = row_count(vectors, index.dim(), "vectors");
     if (ids && (ids->ndim() != 1 || static_cast<std::size_t>(ids->shape(0)) != n))
         throw std::invalid_argument("ids must have shape (" + std::to_string(n) + ",)");
     std::function<void(std::size_t)> report;
@@ -73,10 +75,12 @@ py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<Id
 
 py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
                  std::size_t threads) {
-    require_rows(queries, index.dim(), "queries");
-    const auto n = static_cast<py::ssize_t>(queries.shape(0));
-    IdArray ids({n, static_cast<py::ssize_t>(k)});
-    py::array_t<float> distances({n, static_cast<py::ssize_t>(k)});
+    const auto n = static_cast<py::ssize_t>(row_count(queries, index.dim(), "queries"));
+    // A single 1-D query gets 1-D results.
+    std::vector<py::ssize_t> shape{n, static_cast<py::ssize_t>(k)};
+    if (queries.ndim() == 1) shape.erase(shape.begin());
+    IdArray ids(shape);
+    py::array_t<float> distances(shape);
     std::int64_t* ids_out = ids.mutable_data();
     float* distances_out = distances.mutable_data();
     {
@@ -131,6 +135,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("supported_simd_levels", &supported_level_names);
     m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
     m.attr("MAX_ELEMENTS") = HnswIndex::kMaxElements;
+    py::register_exception<vsearch::InvalidVectorError>(m, "InvalidVectorError", PyExc_ValueError);
 
     py::class_<HnswIndex>(m, "HnswIndex")
         .def(py::init(&make_index), py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"),
