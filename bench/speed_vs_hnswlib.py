@@ -31,7 +31,7 @@ EF_CONSTRUCTION = 200
 K = 10
 EF_SWEEP = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 TARGET_RECALL = 0.95
-REPEATS = 3
+MIN_QUERIES_TIMED = 2000  # small query sets are repeated up to this many calls per measurement
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -159,7 +159,7 @@ def run_dataset(dataset: str, n: int) -> dict:
     for ef in EF_SWEEP:
         best = {e.name: float("inf") for e in engines}
         found = {}
-        for _ in range(REPEATS):
+        for _ in range(max(3, MIN_QUERIES_TIMED // len(queries))):
             for e in engines:  # interleaved, so drift in machine load hits both
                 start = time.perf_counter()
                 found[e.name] = np.stack([e.query_one(q, ef) for q in queries])

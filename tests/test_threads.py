@@ -111,7 +111,7 @@ def test_concurrent_add_and_search_stress():
     assert np.all(np.isposinf(dist_all[~valid]))
     # valid results first (a -1 is never followed by a real id), ascending distances
     assert not np.any(~valid[:, :-1] & valid[:, 1:])
-    d_sorted = np.where(valid, dist_all, np.inf)
+    d_sorted = np.where(valid, dist_all, np.finfo(np.float32).max)     # padding sorts last
     assert np.all(np.diff(d_sorted, axis=1) >= 0)
     # no id twice in one result row
     srt = np.sort(np.where(valid, ids_all, -np.arange(1, 11)), axis=1)
@@ -120,6 +120,12 @@ def test_concurrent_add_and_search_stress():
     true = pair_distances(all_base, queries[rows_all], rows_of(np.where(valid, ids_all, 0)), "l2")
     np.testing.assert_allclose(dist_all[valid], true[valid], rtol=1e-4, atol=1e-5)
     assert n_searches >= 15
+    # The index never held fewer than n_pre (2000) >= k points, so padding (-1) is not allowed:
+    # a short result means a search walked into a node that was visible before it was linked.
+    short = np.nonzero((~valid).any(axis=1))[0]
+    assert len(short) == 0, (
+        f"{len(short)} of {len(valid)} searches returned fewer than 10 results while the index held "
+        f">= {n_pre} points; e.g. ids={ids_all[short[0]].tolist()} dist={dist_all[short[0]].tolist()}")
 
     # ---- the graph is still good
     res = idx.search(queries, k=10)
@@ -127,6 +133,51 @@ def test_concurrent_add_and_search_stress():
     found_rows = np.where(res.ids >= 0, rows_of(np.where(res.ids >= 0, res.ids, 0)), -1)
     rec = recall_at_k(found_rows, all_base, queries, gt_dist[:, 9], "l2")
     assert rec >= 0.9, rec
+
+
+def test_search_during_add_never_returns_short_results():
+    """Targeted race check: a small index (50 points) grows to 3,050 while 2 threads search.
+    The index always holds >= 50 >= k points, so every search must return k real ids with their
+    true distances.  Many new nodes enter the upper levels / become the entry point while the
+    index is small, so a node that is published before its links are written shows up here as
+    a short (padded) result."""
+    n_pre, n_add, batch, k = 50, 3000, 100, 10
+    base, queries = make_clustered(n_pre + n_add, DIM, n_queries=50, seed=240)
+    problems, errors_seen = [], []
+    for rnd in range(3):
+        idx = Index(DIM, seed=rnd)
+        idx.add(base[:n_pre])
+        stop = threading.Event()
+
+        def searcher(s):
+            rng = np.random.default_rng(400 + 10 * rnd + s)
+            try:
+                while not stop.is_set():
+                    qi = int(rng.integers(0, len(queries)))
+                    r = idx.search(queries[qi], k=k, threads=1)
+                    if (r.ids < 0).any() or not np.all(np.isfinite(r.distances)):
+                        problems.append((rnd, qi, r.ids.tolist(), r.distances.tolist()))
+                    else:
+                        true = pair_distances(base, queries[qi], r.ids[None], "l2")[0]
+                        if not np.allclose(r.distances, true, rtol=1e-4, atol=1e-5):
+                            problems.append((rnd, qi, r.ids.tolist(), r.distances.tolist(), "wrong dist"))
+            except BaseException:
+                errors_seen.append(traceback.format_exc())
+
+        ts = [threading.Thread(target=searcher, args=(s,), daemon=True) for s in range(2)]
+        for t in ts:
+            t.start()
+        try:
+            for b in range(n_pre, n_pre + n_add, batch):
+                idx.add(base[b:b + batch], threads=1 if rnd == 1 else 0)
+        finally:
+            stop.set()
+            for t in ts:
+                t.join(timeout=60)
+        assert not any(t.is_alive() for t in ts), "searcher thread hung (deadlock?)"
+        assert len(idx) == n_pre + n_add
+    assert not errors_seen, "\n".join(errors_seen)
+    assert not problems, f"{len(problems)} bad search results during add, e.g. {problems[:3]}"
 
 
 def test_concurrent_searches_match_sequential():
