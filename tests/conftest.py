@@ -163,3 +163,15 @@ def recall_at_k(found_ids, base, queries, kth_dist, metric: str, k: int | None =
         ok = (row >= 0) & (d[i] <= bound[i])
         hits += len(set(row[ok].tolist()))
     return hits / (k * found_ids.shape[0])
+
+
+# Keys of Index.stats() that describe the graph itself.  Others (e.g. 'memory_bytes', 'capacity')
+# may legitimately vary with per-thread scratch buffers or growth policy, so they are not compared
+# when checking "unchanged" or "identical build".
+GRAPH_STATS_KEYS = ("count", "max_level", "level_counts", "mean_degree_level0",
+                    "mean_degree_per_level", "entry_point_id")
+
+
+def graph_stats(idx) -> dict:
+    s = idx.stats()
+    return {k: s[k] for k in GRAPH_STATS_KEYS if k in s}

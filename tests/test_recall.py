@@ -60,7 +60,7 @@ def test_synthetic_recall_improves_with_ef(synthetic_index, synthetic):
 
 
 def test_synthetic_self_query_finds_itself(synthetic_index, synthetic):
-    """Querying with stored vectors returns them as the nearest neighbour (l2/cosine: distance ~0).
+    """Querying with stored vectors returns them as the nearest neighbour at distance ~0.
     For ip, the nearest point under 1-<q,x> need not be q itself, so only l2/cosine are checked."""
     metric, idx, _, _ = synthetic_index
     if metric == "ip":
@@ -68,9 +68,10 @@ def test_synthetic_self_query_finds_itself(synthetic_index, synthetic):
     base, _ = synthetic
     rows = np.arange(0, N_SYN, 97)
     res = idx.search(base[rows], k=1, ef=64)
-    found = (res.ids[:, 0] == rows).mean()
-    assert found >= 0.99, found
-    assert np.all(np.abs(res.distances[:, 0]) <= 1e-5)
+    hit = res.ids[:, 0] == rows
+    # HNSW may leave a handful of nodes unreachable (~0.05% here, hnswlib alike), hence >= 0.99
+    assert hit.mean() >= 0.99, hit.mean()
+    assert np.all(np.abs(res.distances[hit, 0]) <= 1e-5)
 
 
 # ----------------------------------------------------------------------------- real data

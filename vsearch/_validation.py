@@ -37,7 +37,10 @@ def as_float_rows(data: Any, dim: int, what: str) -> tuple[np.ndarray, bool]:
     Finiteness (and non-zero vectors for cosine) is checked by the native core
     in the same pass that reads the rows.
     """
-    array = data if isinstance(data, np.ndarray) else np.asarray(data)
+    try:
+        array = data if isinstance(data, np.ndarray) else np.asarray(data)
+    except ValueError as error:  # ragged nested lists
+        raise DimensionMismatchError(f"{what} must be a rectangular array of shape (n, {dim}): {error}") from None
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise InvalidDTypeError(
             f"{what} must be numeric (float32, float64, float16 or integers); got dtype {array.dtype}"

@@ -39,7 +39,7 @@ struct HnswIndex::SearchContext {
     VisitedPool::Lease visited;
     CandidatePool pool;
     std::vector<std::uint32_t> fresh;    // unvisited neighbours of the expanded node
-    std::vector<Neighbor> candidates;    // selection input
+    std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
 };
 
 HnswIndex::HnswIndex(const IndexParams& params)
@@ -101,6 +101,13 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
             throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) +
                                      " is a zero vector, which has no direction for the " +
                                      metric_name(params_.metric) + " metric");
+        const double norm2 = space_.squared_norm(row);
+        if (norm2 > space_.max_squared_norm() || norm2 < space_.min_squared_norm())
+            throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) + " has squared norm " +
+                                     std::to_string(norm2) + ", outside the range [" +
+                                     std::to_string(space_.min_squared_norm()) + ", " +
+                                     std::to_string(space_.max_squared_norm()) +
+                                     "] where float32 distances stay exact; rescale the data");
     }
 }
 
@@ -290,9 +297,16 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
     const int top_level = static_cast<int>(entry >> 32);
     std::uint32_t nearest = greedy_descend(query, query_scale, static_cast<std::uint32_t>(entry), top_level, node_level);
 
-    for (int level = std::min(node_level, top_level); level >= 0; --level) {
+    // The node's own lists are written on every level first and the reverse
+    // links only afterwards: a searcher that reaches the node on an upper
+    // level must find its lower lists already filled, or it would descend
+    // into an empty level 0 and return too few results.
+    std::vector<std::vector<Neighbor>>& chosen = ctx.chosen;
+    const int linked_top = std::min(node_level, top_level);
+    chosen.resize(linked_top + 1);
+    for (int level = linked_top; level >= 0; --level) {
         search_layer(query, query_scale, nearest, params_.ef_construction, level, ctx);
-        std::vector<Neighbor>& candidates = ctx.candidates;
+        std::vector<Neighbor>& candidates = chosen[level];
         candidates.clear();
         for (std::size_t j = 0; j < ctx.pool.size(); ++j) {
             const Neighbor found = ctx.pool.at(j);
@@ -301,25 +315,24 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
         if (candidates.empty()) continue;
         nearest = candidates.front().id;
         select_neighbors(candidates, params_.M);
-        {
-            SpinLockGuard guard(links_.lock_flag(node));
-            // A concurrent insert that started from this node may already
-            // have linked to it here: keep those links in the running.
-            const std::uint32_t* list = links_.list(node, level);
-            const std::uint32_t existing = load_relaxed(list);
-            if (existing > 0) {
-                for (std::uint32_t j = 1; j <= existing; ++j) {
-                    const std::uint32_t other = load_relaxed(list + j);
-                    candidates.push_back({distance_between(node, other), other});
-                }
-                std::sort(candidates.begin(), candidates.end(), closer_first);
-                candidates.erase(std::unique(candidates.begin(), candidates.end(), same_node), candidates.end());
-                select_neighbors(candidates, links_.max_links(level));
+        SpinLockGuard guard(links_.lock_flag(node));
+        // A concurrent insert that started from this node may already have
+        // linked to it here: keep those links in the running.
+        const std::uint32_t* list = links_.list(node, level);
+        const std::uint32_t existing = load_relaxed(list);
+        if (existing > 0) {
+            for (std::uint32_t j = 1; j <= existing; ++j) {
+                const std::uint32_t other = load_relaxed(list + j);
+                candidates.push_back({distance_between(node, other), other});
             }
-            write_links(node, level, candidates);
+            std::sort(candidates.begin(), candidates.end(), closer_first);
+            candidates.erase(std::unique(candidates.begin(), candidates.end(), same_node), candidates.end());
+            select_neighbors(candidates, links_.max_links(level));
         }
-        for (const Neighbor& neighbor : candidates) link_back(neighbor.id, node, neighbor.distance, level);
+        write_links(node, level, candidates);
     }
+    for (int level = linked_top; level >= 0; --level)
+        for (const Neighbor& neighbor : chosen[level]) link_back(neighbor.id, node, neighbor.distance, level);
     if (entry_lock.owns_lock()) entry_.store(pack_entry(node, node_level), std::memory_order_release);
 }
 

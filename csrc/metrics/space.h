@@ -30,8 +30,21 @@ public:
     bool uses_scale() const { return kind_ == MetricKind::kCosine; }
     float scale_of(const float* v) const {
         if (!uses_scale()) return 1.0f;
-        return static_cast<float>(1.0 / std::sqrt(static_cast<double>(kernels_.dot(v, v, dim_))));
+        return static_cast<float>(1.0 / std::sqrt(squared_norm(v)));
     }
+
+    // In double, so that it is exact enough to validate extreme inputs.
+    double squared_norm(const float* v) const {
+        double sum = 0.0;
+        for (std::size_t i = 0; i < dim_; ++i) sum += static_cast<double>(v[i]) * v[i];
+        return sum;
+    }
+
+    // Vectors outside this range of squared norms make float32 distances
+    // overflow (|x - y|^2 <= 2|x|^2 + 2|y|^2 must stay finite) or, for cosine,
+    // lose their direction to underflow.
+    double max_squared_norm() const { return kMaxSquaredNorm; }
+    double min_squared_norm() const { return uses_scale() ? kMinCosineSquaredNorm : 0.0; }
 
     float distance(const float* a, float a_scale, const float* b, float b_scale) const {
         switch (kind_) {
@@ -43,6 +56,9 @@ public:
     }
 
 private:
+    static constexpr double kMaxSquaredNorm = 3.4028234663852886e38 / 4;  // FLT_MAX / 4
+    static constexpr double kMinCosineSquaredNorm = 1e-30;
+
     MetricKind kind_;
     std::size_t dim_;
     const KernelTable& kernels_;
