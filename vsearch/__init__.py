@@ -8,12 +8,46 @@ Example:
     >>> ids, distances = index.search(data[:5], k=10)
 """
 
-from . import errors
-from .index import METRICS, Index, SearchResult
-from .simd import available_simd_levels, simd_level, warn_about_simd_request
+from __future__ import annotations
+
+import os
+from typing import Any
 
 __version__ = "0.1.0"
 
+from . import errors, persistence  # noqa: E402
+from .index import METRICS, Index, SearchResult  # noqa: E402
+from .simd import available_simd_levels, simd_level, warn_about_simd_request  # noqa: E402
+
+
+def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False) -> Index:
+    """Loads an index saved with ``Index.save``, validating it before use.
+
+    Args:
+        path: the file.
+        mmap: map the file instead of reading it: loading is near-instant and
+            memory is paged in on demand; the index is read-only
+            (``index.copy()`` gives a writable one). The header, descriptor and
+            small sections are validated now; section checksums only with
+            ``verify=True`` or ``index.verify()``.
+        verify: with ``mmap``, also check every checksum and link now.
+
+    Raises :class:`vsearch.errors.IndexFormatError` naming the file, the
+    section and the problem for a truncated, corrupted, hostile or too-new file.
+
+    Example:
+        >>> index = vsearch.load("vectors.vsx", mmap=True)   # doctest: +SKIP
+    """
+    core, mapped = persistence.load(path, mmap=mmap, verify=verify)
+    return Index._wrap(core, mapped)
+
+
+def info(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads only the header and descriptor of an index file: dim, metric,
+    count, parameters, format version, sections. Raises IndexFormatError."""
+    return persistence.info(path)
+
+
 warn_about_simd_request()
 
-__all__ = ["Index", "SearchResult", "METRICS", "errors", "simd_level", "available_simd_levels", "__version__"]
+__all__ = ["load", "info", "Index", "SearchResult", "METRICS", "errors", "simd_level", "available_simd_levels", "__version__"]

@@ -43,6 +43,28 @@ class UnknownIdError(VSearchError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+
+
+class IndexFormatError(VSearchError, ValueError):
+    """An index file (or bytes) is truncated, corrupted, hostile or of an unsupported version.
+
+    Attributes:
+        path: the file, or ``None`` for bytes.
+        section: the part at fault (``"header"``, ``"descriptor"``, ``"vectors"``, ...), or ``None``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, section: str | None = None) -> None:
+        where = f"{path}: " if path else ""
+        part = f"section '{section}': " if section else ""
+        super().__init__(f"{where}{part}{message}")
+        self.path = path
+        self.section = section
+
+
+class ReadOnlyIndexError(VSearchError, ValueError):
+    """The index is memory-mapped from a file and cannot change; ``index.copy()`` gives a writable one."""
+
+
 __all__ = [
     "VSearchError",
     "InvalidParameterError",
@@ -52,4 +74,6 @@ __all__ = [
     "InvalidDTypeError",
     "DuplicateIdError",
     "UnknownIdError",
+    "IndexFormatError",
+    "ReadOnlyIndexError",
 ]

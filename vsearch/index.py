@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from . import _core
+from . import _core, persistence
 from ._progress import ProgressBar
 from ._validation import as_float_rows, as_ids, is_ready, positive_int
 from .errors import (
     DuplicateIdError,
     InvalidParameterError,
     InvalidVectorError,
+    ReadOnlyIndexError,
     UnknownIdError,
     UnknownMetricError,
 )
@@ -80,8 +82,18 @@ class Index:
             raise InvalidParameterError(f"seed must be an integer in [0, 2**64); got {seed!r}")
         if not isinstance(metric, str) or metric not in METRICS:
             raise UnknownMetricError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
-        self._core = _core.HnswIndex(dim, metric, M, ef_construction, ef, int(seed))
-        self._dim = dim  # immutable; kept here so the per-query path skips a native call
+        self._attach(_core.HnswIndex(dim, metric, M, ef_construction, ef, int(seed)))
+
+    def _attach(self, core: Any, mapped: persistence.MappedFile | None = None) -> None:
+        self._core = core
+        self._dim = core.dim  # immutable; kept here so the per-query path skips a native call
+        self._mapped = mapped  # the memory map behind a read-only index
+
+    @classmethod
+    def _wrap(cls, core: Any, mapped: persistence.MappedFile | None = None) -> "Index":
+        index = cls.__new__(cls)
+        index._attach(core, mapped)
+        return index
 
     # -- building -----------------------------------------------------------
 
@@ -115,6 +127,11 @@ class Index:
             >>> index.add([2.0, 2.0], ids=[42]).tolist()
             [42]
         """
+        if self._core.read_only:
+            raise ReadOnlyIndexError(
+                "this index is memory-mapped from a file and read-only; index.copy() gives a writable "
+                "in-memory copy (or load the file without mmap=True)"
+            )
         rows, _ = as_float_rows(vectors, self.dim, "vectors")
         threads = positive_int(threads, "threads", minimum=0)
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
@@ -202,6 +219,55 @@ class Index:
     def __len__(self) -> int:
         return len(self._core)
 
+    # -- persistence ----------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the index to one file, atomically (the old file survives a crash mid-save).
+
+        Concurrent adds wait until the file is written; searches go on. The
+        format is described in ``vsearch/FORMAT.md``.
+
+        Example:
+            >>> index.save("vectors.vsx")              # doctest: +SKIP
+            >>> same = vsearch.load("vectors.vsx")      # doctest: +SKIP
+        """
+        persistence.save(self._core, path)
+
+    def __bytes__(self) -> bytes:
+        """The index in the file format, as bytes."""
+        return persistence.to_bytes(self._core)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> "Index":
+        """Rebuilds an index from ``bytes(index)``, validating everything first.
+
+        Raises :class:`vsearch.errors.IndexFormatError` for damaged or hostile data.
+
+        Example:
+            >>> copy = vsearch.Index.from_bytes(bytes(index))   # doctest: +SKIP
+        """
+        return cls._wrap(persistence.from_bytes(data))
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Pickle carries only the file format's bytes; unpickling validates them.
+        return (Index.from_bytes, (bytes(self),))
+
+    def copy(self) -> "Index":
+        """An independent, writable in-memory copy (also of a memory-mapped index)."""
+        return Index.from_bytes(bytes(self))
+
+    @property
+    def read_only(self) -> bool:
+        """True for an index memory-mapped with ``vsearch.load(path, mmap=True)``."""
+        return self._core.read_only
+
+    def verify(self) -> None:
+        """Checks every link, vector and (for a mapped file) section checksum.
+
+        Raises :class:`vsearch.errors.IndexFormatError` naming the section at fault.
+        """
+        persistence.verify_core(self._core, self._mapped)
+
     # -- parameters and diagnostics -------------------------------------------
 
     @property
@@ -260,7 +326,8 @@ class Index:
         return stats
 
     def __repr__(self) -> str:
+        mapped = f", mapped from {self._mapped.path!r}" if self._mapped else ""
         return (
             f"vsearch.Index(dim={self.dim}, metric={self.metric!r}, count={len(self)}, M={self.M}, "
-            f"ef_construction={self.ef_construction}, ef={self.ef})"
+            f"ef_construction={self.ef_construction}, ef={self.ef}{mapped})"
         )

@@ -113,9 +113,13 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
 
 AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                           const std::function<void(std::size_t)>& progress) {
+    if (read_only_)
+        throw ReadOnlyError("this index is memory-mapped and read-only: use index.copy() for a writable copy, "
+                            "or vsearch.load(path) without mmap=True");
     AddOutcome outcome;
     if (n == 0) return outcome;
     check_rows(vectors, n, "vectors");
+    std::shared_lock<std::shared_mutex> no_save(mutations_);
     std::size_t first = 0;
     {
         GrowthLock::Exclusive lock(growth_);
@@ -183,6 +187,7 @@ std::uint32_t HnswIndex::greedy_descend(const float* query, float query_scale, s
             const std::uint32_t count = std::min<std::uint32_t>(load_relaxed(list), links_.max_links(level));
             for (std::uint32_t j = 1; j <= count; ++j) {
                 const std::uint32_t candidate = load_relaxed(list + j);
+                if (candidate >= count_) continue;  // only a damaged mapped file has such links
                 const float d = distance_to(query, query_scale, candidate);
                 if (d < current_distance) {
                     current_distance = d;
@@ -214,15 +219,24 @@ void HnswIndex::search_layer(const float* query, float query_scale, std::uint32_
 
         const std::uint32_t* list = links_.list(node, level);
         const std::uint32_t count = std::min(load_relaxed(list), max_links);
-        for (std::uint32_t j = 1; j <= count; ++j) visited.prefetch(load_relaxed(list + j));
         std::size_t fresh_count = 0;
         for (std::uint32_t j = 1; j <= count; ++j) {
             const std::uint32_t neighbor = load_relaxed(list + j);
+            // Always true but in a damaged memory-mapped file, whose level-0
+            // links are not validated at load: never read out of bounds.
+            if (neighbor < count_) {
+                visited.prefetch(neighbor);
+                fresh[fresh_count++] = neighbor;
+            }
+        }
+        std::size_t kept = 0;
+        for (std::size_t j = 0; j < fresh_count; ++j) {
+            const std::uint32_t neighbor = fresh[j];
             if (visited.test_and_set(neighbor)) continue;
             store_.prefetch(neighbor, kPrefetchBytes);
-            fresh[fresh_count++] = neighbor;
+            fresh[kept++] = neighbor;
         }
-        for (std::size_t j = 0; j < fresh_count; ++j) {
+        for (std::size_t j = 0; j < kept; ++j) {
             const float d = distance_to(query, query_scale, fresh[j]);
             if (d < pool.bound()) pool.insert(d, fresh[j]);
         }
@@ -405,7 +419,8 @@ IndexStats HnswIndex::stats() const {
         const int top = std::min(links_.level(static_cast<std::uint32_t>(node)), stats.max_level);
         ++stats.level_counts[top];
         for (int level = 0; level <= top; ++level) {
-            degree_sum[level] += load_relaxed(links_.list(static_cast<std::uint32_t>(node), level));
+            degree_sum[level] += std::min<std::size_t>(load_relaxed(links_.list(static_cast<std::uint32_t>(node), level)),
+                                                       links_.max_links(level));
             ++nodes_on_level[level];
         }
     }

@@ -11,7 +11,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <string>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -44,6 +47,43 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+// A saved index that fails validation: `section` names the part at fault.
+class FormatError : public std::runtime_error {
+public:
+    FormatError(std::string section, const std::string& message)
+        : std::runtime_error(message), section_(std::move(section)) {}
+    const std::string& section() const { return section_; }
+
+private:
+    std::string section_;
+};
+
+// add() on an index that borrows read-only memory (a memory-mapped file).
+class ReadOnlyError : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+// What a saved index holds besides its parameters (see vsearch/FORMAT.md).
+struct SavedLayout {
+    std::size_t count = 0;
+    int max_level = -1;
+    std::int64_t entry_point = -1;  // slot
+    std::int64_t max_id = -1;
+    std::size_t upper_blocks = 0;
+};
+
+// Pointers to the sections of a saved index, in the file's layout.
+struct SavedSections {
+    const float* vectors = nullptr;         // count x row_stride
+    const float* scales = nullptr;          // count (cosine only)
+    const std::int64_t* ids = nullptr;      // count
+    const std::uint8_t* levels = nullptr;   // count
+    const std::uint32_t* level0_links = nullptr;   // count x (1 + 2M)
+    const std::uint32_t* upper_offsets = nullptr;  // count
+    const std::uint32_t* upper_links = nullptr;    // upper_blocks x (1 + M)
+};
+
 struct AddOutcome {
     // Ids already in the index or repeated in the batch; when non-empty
     // nothing was added.
@@ -67,6 +107,26 @@ public:
     static constexpr int kMaxLevel = 63;  // caps a (vanishingly rare) runaway level draw
 
     explicit HnswIndex(const IndexParams& params);
+
+    // Rebuilds a saved index from its sections, validating them first (throws
+    // FormatError). With `borrow` the index reads the caller's memory, which
+    // must outlive it, and is read-only; level-0 links and vectors are then
+    // checked only by verify() and bounds-checked where used. Otherwise
+    // everything is validated and copied.
+    static std::unique_ptr<HnswIndex> restore(const IndexParams& params, const SavedLayout& layout,
+                                              const SavedSections& sections, bool borrow);
+
+    // Saving: while mutations are locked, no add changes the index, so
+    // layout() and sections() describe one consistent state. Searches go on.
+    void lock_mutations() { mutations_.lock(); }
+    void unlock_mutations() { mutations_.unlock(); }
+    SavedLayout layout() const;
+    SavedSections sections() const;
+    std::size_t row_stride() const { return store_.stride(); }
+
+    // Full structural check of the graph and vectors (throws FormatError).
+    void verify() const;
+    bool read_only() const { return read_only_; }
 
     // Adds n rows. `ids` may be null: ids max(previous)+1, ... are given.
     // A batch with an id already present or repeated adds nothing and returns
@@ -113,6 +173,9 @@ private:
     }
 
     int draw_level();
+    void validate_small_sections(const SavedLayout& layout);
+    void validate_level0() const;
+    void validate_vectors() const;
     void reserve_for(std::size_t total);
     void insert(std::uint32_t node, SearchContext& ctx);
     std::uint32_t greedy_descend(const float* query, float query_scale, std::uint32_t entry, int from_level,
@@ -132,7 +195,9 @@ private:
     double level_scale_;  // mL = 1 / ln(M)
     std::atomic<std::size_t> ef_;
 
+    bool read_only_ = false;
     mutable GrowthLock growth_;
+    std::shared_mutex mutations_;     // shared by add, exclusive while saving
     std::mutex entry_mutex_;          // held while a new top-level node is inserted
     std::atomic<std::uint64_t> entry_{kNoEntry};
     std::mt19937_64 level_rng_;       // drawn under the exclusive growth lock

@@ -6,9 +6,10 @@
 // that a node indexes with its first block number.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
-#include <vector>
 
 #include "../storage/aligned_array.h"
 
@@ -41,11 +42,46 @@ public:
         level0_[node * level0_stride_] = 0;
         first_block_[node] = kNoBlock;
         if (level == 0) return;
-        const std::size_t block = upper_.size() / upper_stride_;
+        const std::size_t block = upper_blocks_;
         if (block + level >= kNoBlock) throw std::length_error("too many upper-level nodes for 32-bit link offsets");
+        const std::size_t words = (block + level) * upper_stride_;
+        if (words > upper_.size()) upper_ = upper_.grown(std::max(words, 2 * upper_.size()), upper_blocks_ * upper_stride_);
+        std::memset(upper_.data() + block * upper_stride_, 0, level * upper_stride_ * sizeof(std::uint32_t));
         first_block_[node] = static_cast<std::uint32_t>(block);
-        upper_.resize(upper_.size() + static_cast<std::size_t>(level) * upper_stride_, 0);
+        upper_blocks_ += level;
     }
+
+    // Views of saved sections (see vsearch/FORMAT.md) for `count` nodes. The
+    // caller keeps the memory alive and validates it before use.
+    void borrow(std::size_t count, const std::uint32_t* level0, const std::uint32_t* first_block,
+                const std::uint8_t* levels, const std::uint32_t* upper, std::size_t upper_blocks) {
+        level0_ = AlignedArray<std::uint32_t>::borrow(level0, count * level0_stride_);
+        first_block_ = AlignedArray<std::uint32_t>::borrow(first_block, count);
+        levels_ = AlignedArray<std::uint8_t>::borrow(levels, count);
+        upper_ = AlignedArray<std::uint32_t>::borrow(upper, upper_blocks * upper_stride_);
+        upper_blocks_ = upper_blocks;
+        locks_ = AlignedArray<std::uint8_t>(count);
+        if (count > 0) std::memset(locks_.data(), 0, count);
+        capacity_ = count;
+    }
+
+    // Replaces borrowed views by owned copies (a loaded index that may grow).
+    void make_owned() {
+        level0_ = level0_.grown(level0_.size(), level0_.size());
+        first_block_ = first_block_.grown(first_block_.size(), first_block_.size());
+        levels_ = levels_.grown(levels_.size(), levels_.size());
+        upper_ = upper_.grown(upper_.size(), upper_.size());
+    }
+
+    std::size_t upper_blocks() const { return upper_blocks_; }
+    std::size_t level0_stride() const { return level0_stride_; }
+    std::size_t upper_stride() const { return upper_stride_; }
+    const std::uint32_t* level0_data() const { return level0_.data(); }
+    const std::uint32_t* first_block_data() const { return first_block_.data(); }
+    const std::uint8_t* levels_data() const { return levels_.data(); }
+    const std::uint32_t* upper_data() const { return upper_.data(); }
+    std::uint32_t first_block(std::uint32_t node) const { return first_block_[node]; }
+    const std::uint32_t* block(std::size_t index) const { return upper_.data() + index * upper_stride_; }
 
     int level(std::uint32_t node) const { return levels_[node]; }
     std::uint8_t* lock_flag(std::uint32_t node) { return &locks_[node]; }
@@ -60,20 +96,20 @@ public:
     }
 
     std::size_t bytes() const {
-        return level0_.bytes() + first_block_.bytes() + levels_.bytes() + locks_.bytes() +
-               upper_.capacity() * sizeof(std::uint32_t);
+        return level0_.bytes() + first_block_.bytes() + levels_.bytes() + locks_.bytes() + upper_.bytes();
     }
 
-private:
     static constexpr std::uint32_t kNoBlock = 0xffffffffu;
 
+private:
     std::size_t max_upper_, max_level0_, level0_stride_, upper_stride_;
     std::size_t capacity_ = 0;
     AlignedArray<std::uint32_t> level0_;
     AlignedArray<std::uint32_t> first_block_;
     AlignedArray<std::uint8_t> levels_;
     AlignedArray<std::uint8_t> locks_;
-    std::vector<std::uint32_t> upper_;
+    AlignedArray<std::uint32_t> upper_;
+    std::size_t upper_blocks_ = 0;
 };
 
 }  // namespace vsearch

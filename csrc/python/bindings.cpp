@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../graph/hnsw_index.h"
+#include "../io/crc32c.h"
 #include "../metrics/kernels.h"
 #include "../metrics/space.h"
 
@@ -125,6 +126,107 @@ std::vector<std::string> supported_level_names() {
     return names;
 }
 
+std::uint32_t crc32c_of(const py::object& data, std::uint32_t value) {
+    Py_buffer view;  // PyBUF_SIMPLE: contiguous bytes, or a BufferError
+    if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    std::uint32_t crc;
+    {
+        py::gil_scoped_release release;
+        crc = vsearch::crc32c(view.buf, static_cast<std::size_t>(view.len), value);
+    }
+    PyBuffer_Release(&view);
+    return crc;
+}
+
+// Read-only numpy views of the index's sections, kept alive by the index.
+py::dict section_views(const HnswIndex& index, py::handle owner) {
+    const vsearch::SavedLayout layout = index.layout();
+    const vsearch::SavedSections s = index.sections();
+    const auto n = static_cast<py::ssize_t>(layout.count);
+    const auto M = static_cast<py::ssize_t>(index.params().M);
+    auto view = [&](auto* data, std::vector<py::ssize_t> shape) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
+        py::array_t<T> array(shape, data, owner);
+        py::detail::array_proxy(array.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+        return array;
+    };
+    py::dict views;
+    views["vectors"] = view(s.vectors, {n, static_cast<py::ssize_t>(index.row_stride())});
+    if (s.scales != nullptr) views["scales"] = view(s.scales, {n});
+    views["ids"] = view(s.ids, {n});
+    views["levels"] = view(s.levels, {n});
+    views["level0_links"] = view(s.level0_links, {n, 1 + 2 * M});
+    views["upper_offsets"] = view(s.upper_offsets, {n});
+    views["upper_links"] = view(s.upper_links, {static_cast<py::ssize_t>(layout.upper_blocks), 1 + M});
+    return views;
+}
+
+py::dict layout_of(const HnswIndex& index) {
+    const vsearch::SavedLayout layout = index.layout();
+    py::dict d;
+    d["count"] = layout.count;
+    d["max_level"] = layout.max_level;
+    d["entry_point"] = layout.entry_point;
+    d["max_id"] = layout.max_id;
+    d["upper_blocks"] = layout.upper_blocks;
+    d["row_stride"] = index.row_stride();
+    return d;
+}
+
+template <typename T>
+const T* section_pointer(const py::dict& sections, const char* name, std::size_t expected) {
+    if (!sections.contains(name)) {
+        if (expected == 0) return nullptr;
+        throw std::invalid_argument(std::string("missing section ") + name);
+    }
+    auto array = py::cast<py::array_t<T, py::array::c_style>>(sections[name]);
+    if (static_cast<std::size_t>(array.size()) != expected)
+        throw std::invalid_argument(std::string("section ") + name + " has the wrong size");
+    return array.data();
+}
+
+// Returns (index, None, None) or (None, section, message) when the sections
+// fail validation. With borrow=True the index keeps `sections` alive.
+py::tuple restore(std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
+                  std::size_t ef, std::uint64_t seed, const py::dict& layout, const py::dict& sections, bool borrow) {
+    vsearch::IndexParams params;
+    params.dim = dim;
+    params.metric = vsearch::metric_from_name(metric);
+    params.M = M;
+    params.ef_construction = ef_construction;
+    params.ef = ef;
+    params.seed = seed;
+    params.simd = vsearch::active_level();
+    vsearch::SavedLayout saved;
+    saved.count = layout["count"].cast<std::size_t>();
+    saved.max_level = layout["max_level"].cast<int>();
+    saved.entry_point = layout["entry_point"].cast<std::int64_t>();
+    saved.max_id = layout["max_id"].cast<std::int64_t>();
+    saved.upper_blocks = layout["upper_blocks"].cast<std::size_t>();
+    const std::size_t n = saved.count;
+    const std::size_t stride = layout["row_stride"].cast<std::size_t>();
+    vsearch::SavedSections s;
+    s.vectors = section_pointer<float>(sections, "vectors", n * stride);
+    s.scales = section_pointer<float>(sections, "scales", params.metric == vsearch::MetricKind::kCosine ? n : 0);
+    s.ids = section_pointer<std::int64_t>(sections, "ids", n);
+    s.levels = section_pointer<std::uint8_t>(sections, "levels", n);
+    s.level0_links = section_pointer<std::uint32_t>(sections, "level0_links", n * (1 + 2 * M));
+    s.upper_offsets = section_pointer<std::uint32_t>(sections, "upper_offsets", n);
+    s.upper_links = section_pointer<std::uint32_t>(sections, "upper_links", saved.upper_blocks * (1 + M));
+    std::unique_ptr<HnswIndex> index;
+    try {
+        py::gil_scoped_release release;
+        index = HnswIndex::restore(params, saved, s, borrow);
+    } catch (const vsearch::FormatError& e) {
+        return py::make_tuple(py::none(), e.section(), e.what());
+    }
+    if (index->row_stride() != stride)
+        return py::make_tuple(py::none(), "descriptor", "row_stride does not match dim");
+    py::object result = py::cast(std::move(index));
+    if (borrow) result.attr("_borrowed_sections") = sections;
+    return py::make_tuple(result, py::none(), py::none());
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -133,11 +235,15 @@ PYBIND11_MODULE(_core, m) {
     m.def("distance", &kernel_distance, py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
           "Distance between two vectors with the kernel of one SIMD level (for tests).");
     m.def("supported_simd_levels", &supported_level_names);
+    m.def("crc32c", &crc32c_of, py::arg("data"), py::arg("value") = 0,
+          "CRC-32C of a buffer, continuing from `value`.");
+    m.def("restore", &restore, py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"),
+          py::arg("ef"), py::arg("seed"), py::arg("layout"), py::arg("sections"), py::arg("borrow"));
     m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
     m.attr("MAX_ELEMENTS") = HnswIndex::kMaxElements;
     py::register_exception<vsearch::InvalidVectorError>(m, "InvalidVectorError", PyExc_ValueError);
 
-    py::class_<HnswIndex>(m, "HnswIndex")
+    py::class_<HnswIndex>(m, "HnswIndex", py::dynamic_attr())
         .def(py::init(&make_index), py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"),
              py::arg("ef"), py::arg("seed"), py::arg("simd") = py::none())
         .def("add", &add, py::arg("vectors"), py::arg("ids"), py::arg("threads"), py::arg("progress") = py::none())
@@ -153,5 +259,20 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("simd", [](const HnswIndex& i) { return vsearch::level_name(i.params().simd); })
         .def_property("ef", &HnswIndex::ef, &HnswIndex::set_ef)
         .def("memory_bytes", &HnswIndex::memory_bytes)
-        .def("stats", &stats);
+        .def("stats", &stats)
+        .def("lock_mutations", &HnswIndex::lock_mutations, py::call_guard<py::gil_scoped_release>())
+        .def("unlock_mutations", &HnswIndex::unlock_mutations)
+        .def("layout", &layout_of)
+        .def("sections", [](py::object self) { return section_views(self.cast<const HnswIndex&>(), self); })
+        .def("verify",
+             [](const HnswIndex& index) -> py::object {
+                 try {
+                     py::gil_scoped_release release;
+                     index.verify();
+                 } catch (const vsearch::FormatError& e) {
+                     return py::make_tuple(e.section(), e.what());
+                 }
+                 return py::none();
+             })
+        .def_property_readonly("read_only", &HnswIndex::read_only);
 }

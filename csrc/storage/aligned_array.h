@@ -1,6 +1,7 @@
-// A fixed-size, 64-byte aligned array of trivially copyable values.
-// Memory is not touched on allocation, so unused capacity costs no resident
-// memory until it is written.
+// A fixed-size, 64-byte aligned array of trivially copyable values, either
+// owned or borrowed (a view of memory someone else keeps alive, e.g. a
+// memory-mapped file). Owned memory is not touched on allocation, so unused
+// capacity costs no resident memory until it is written.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +27,17 @@ public:
         data_ = static_cast<T*>(std::aligned_alloc(kCacheLine, bytes));
         if (data_ == nullptr) throw std::bad_alloc();
     }
-    ~AlignedArray() { std::free(data_); }
+    ~AlignedArray() {
+        if (owned_) std::free(data_);
+    }
+    static AlignedArray borrow(const T* data, std::size_t size) {
+        AlignedArray view;
+        view.data_ = const_cast<T*>(data);  // borrowed views are only read
+        view.size_ = size;
+        view.owned_ = false;
+        return view;
+    }
+    bool owned() const { return owned_; }
     AlignedArray(AlignedArray&& other) noexcept { swap(other); }
     AlignedArray& operator=(AlignedArray&& other) noexcept {
         AlignedArray(std::move(other)).swap(*this);
@@ -38,9 +49,10 @@ public:
     void swap(AlignedArray& other) noexcept {
         std::swap(data_, other.data_);
         std::swap(size_, other.size_);
+        std::swap(owned_, other.owned_);
     }
 
-    // A new array of `size` elements holding the first `keep` of this one.
+    // A new (owned) array of `size` elements holding the first `keep` of this one.
     AlignedArray grown(std::size_t size, std::size_t keep) const {
         AlignedArray bigger(size);
         if (keep > 0) std::memcpy(bigger.data_, data_, keep * sizeof(T));
@@ -52,11 +64,13 @@ public:
     T& operator[](std::size_t i) { return data_[i]; }
     const T& operator[](std::size_t i) const { return data_[i]; }
     std::size_t size() const { return size_; }
-    std::size_t bytes() const { return size_ * sizeof(T); }
+    // Bytes this array allocated itself (a borrowed view costs none).
+    std::size_t bytes() const { return owned_ ? size_ * sizeof(T) : 0; }
 
 private:
     T* data_ = nullptr;
     std::size_t size_ = 0;
+    bool owned_ = true;
 };
 
 }  // namespace vsearch

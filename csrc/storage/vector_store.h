@@ -34,6 +34,22 @@ public:
         if (with_scale_) scales_[slot] = scale;
     }
 
+    // Views of saved rows (and scales) for `count` vectors; the caller keeps
+    // the memory alive.
+    void borrow(std::size_t count, const float* rows, const float* scales) {
+        rows_ = AlignedArray<float>::borrow(rows, count * stride_);
+        scales_ = with_scale_ ? AlignedArray<float>::borrow(scales, count) : AlignedArray<float>();
+        capacity_ = count;
+    }
+    void make_owned() {
+        rows_ = rows_.grown(rows_.size(), rows_.size());
+        scales_ = scales_.grown(scales_.size(), scales_.size());
+    }
+    std::size_t stride() const { return stride_; }
+    bool with_scale() const { return with_scale_; }
+    const float* rows_data() const { return rows_.data(); }
+    const float* scales_data() const { return scales_.data(); }
+
     const float* row(std::size_t slot) const { return rows_.data() + slot * stride_; }
     float scale(std::size_t slot) const { return with_scale_ ? scales_[slot] : 1.0f; }
     std::size_t row_bytes() const { return stride_ * sizeof(float); }

@@ -1,0 +1,221 @@
+"""The index file format, version 1.0 (see FORMAT.md beside this file).
+
+Pure encoding and validation: bytes in, checked descriptors out. Every
+failure raises IndexFormatError naming the source, the section and the
+problem; nothing here trusts a number from the file before checking it.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from . import _core
+from .errors import IndexFormatError
+
+MAGIC = b"\x89VSX\r\n\x1a\n"
+MAJOR = 1
+MINOR = 0
+ENDIAN_MARK = 0x01020304
+HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian mark, descriptor length, two CRCs
+SECTION_ALIGNMENT = 64
+FLOATS_PER_ALIGNED_ROW = 16  # rows are padded to 64 bytes
+
+# Limits no honest file comes near; they stop a hostile number before it is used.
+MAX_DESCRIPTOR_BYTES = 1 << 20
+MAX_DIM = 1 << 20
+MAX_M = 4096
+MAX_EF = 1 << 31
+MAX_LEVEL = 63
+MAX_UPPER_BLOCKS = (1 << 32) - 2
+METRICS = ("l2", "ip", "cosine")
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def length(self) -> int:
+        return int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+
+
+@dataclass(frozen=True)
+class Section:
+    spec: SectionSpec
+    offset: int
+    checksum: int
+
+
+def row_stride(dim: int) -> int:
+    return -(-dim // FLOATS_PER_ALIGNED_ROW) * FLOATS_PER_ALIGNED_ROW
+
+
+def align(offset: int) -> int:
+    return -(-offset // SECTION_ALIGNMENT) * SECTION_ALIGNMENT
+
+
+def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
+    """The sections a descriptor implies, in file order."""
+    n, M = d["count"], d["M"]
+    specs = [SectionSpec("vectors", np.dtype("<f4"), (n, d["row_stride"]))]
+    if d["metric"] == "cosine":
+        specs.append(SectionSpec("scales", np.dtype("<f4"), (n,)))
+    specs += [
+        SectionSpec("ids", np.dtype("<i8"), (n,)),
+        SectionSpec("levels", np.dtype("u1"), (n,)),
+        SectionSpec("level0_links", np.dtype("<u4"), (n, 1 + 2 * M)),
+        SectionSpec("upper_offsets", np.dtype("<u4"), (n,)),
+        SectionSpec("upper_links", np.dtype("<u4"), (d["upper_blocks"], 1 + M)),
+    ]
+    return specs
+
+
+# -- writing ----------------------------------------------------------------
+
+
+def encode(descriptor: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[bytes, list[tuple[int, np.ndarray]]]:
+    """Returns (header + descriptor + padding, [(offset, array)]) for a full descriptor without sections."""
+    specs = section_specs(descriptor)
+    checksums = {s.name: _core.crc32c(np.ascontiguousarray(arrays[s.name])) for s in specs}
+    start = align(HEADER.size + 256)
+    while True:  # offsets live inside the descriptor that precedes them: iterate to a fixed point
+        table, offset = [], start
+        for spec in specs:
+            table.append({"name": spec.name, "offset": offset, "length": spec.length, "checksum": checksums[spec.name]})
+            offset = align(offset + spec.length)
+        raw = msgpack.packb({**descriptor, "sections": table}, use_bin_type=True)
+        if align(HEADER.size + len(raw)) <= start:
+            break
+        start = align(HEADER.size + len(raw))
+    head = HEADER.pack(MAGIC, MAJOR, MINOR, ENDIAN_MARK, len(raw), _core.crc32c(raw), 0)
+    head = head[:-4] + struct.pack("<I", _core.crc32c(head[:-4]))
+    prefix = head + raw + bytes(start - HEADER.size - len(raw))
+    return prefix, [(entry["offset"], arrays[entry["name"]]) for entry in table]
+
+
+# -- reading ----------------------------------------------------------------
+
+
+class Reader:
+    """Checks the parts of one file (or bytes object) in order; `source` names it in errors."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def fail(self, message: str, section: str | None = None) -> IndexFormatError:
+        return IndexFormatError(message, path=self.path, section=section)
+
+    def header(self, head: bytes, file_size: int) -> tuple[int, int]:
+        """Returns (descriptor length, descriptor CRC)."""
+        if len(head) < HEADER.size:
+            raise self.fail(f"file is {file_size} bytes, too short for the {HEADER.size}-byte header", "header")
+        magic, major, minor, mark, length, desc_crc, head_crc = HEADER.unpack(head[: HEADER.size])
+        if magic != MAGIC:
+            raise self.fail("not a vsearch index file (wrong magic bytes)", "header")
+        if major > MAJOR:
+            raise self.fail(
+                f"format version {major}.{minor} was written by a newer vsearch; this vsearch reads format "
+                f"{MAJOR}.x: upgrade vsearch to load it",
+                "header",
+            )
+        if head_crc != _core.crc32c(head[: HEADER.size - 4]):
+            raise self.fail("header checksum mismatch (the file is corrupted)", "header")
+        if major != MAJOR:
+            raise self.fail(f"unsupported format version {major}.{minor}", "header")
+        if mark != ENDIAN_MARK:
+            raise self.fail("wrong endianness mark", "header")
+        if length > MAX_DESCRIPTOR_BYTES or HEADER.size + length > file_size:
+            raise self.fail(f"descriptor length {length} runs past the end of the {file_size}-byte file", "descriptor")
+        return length, desc_crc
+
+    def descriptor(self, raw: bytes, crc: int, file_size: int) -> tuple[dict[str, Any], list[Section]]:
+        if _core.crc32c(raw) != crc:
+            raise self.fail("descriptor checksum mismatch (the file is corrupted)", "descriptor")
+        try:
+            d = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        except Exception as error:  # any decoding failure of hostile bytes
+            raise self.fail(f"descriptor is not valid msgpack ({error})", "descriptor") from None
+        if not isinstance(d, dict):
+            raise self.fail("descriptor is not a map", "descriptor")
+        self._check_fields(d)
+        return d, self._check_sections(d, file_size, HEADER.size + len(raw))
+
+    def _int(self, d: dict[str, Any], key: str, low: int, high: int) -> int:
+        value = d.get(key)
+        if type(value) is not int:
+            raise self.fail(f"'{key}' must be an integer; got {type(value).__name__}", "descriptor")
+        if not low <= value <= high:
+            raise self.fail(f"'{key}' = {value} is outside [{low}, {high}]", "descriptor")
+        return value
+
+    def _check_fields(self, d: dict[str, Any]) -> None:
+        version = d.get("format_version")
+        if not (isinstance(version, list) and len(version) == 2 and version[0] == MAJOR):
+            raise self.fail(f"'format_version' must be [{MAJOR}, minor]; got {version!r}", "descriptor")
+        dim = self._int(d, "dim", 1, MAX_DIM)
+        if d.get("metric") not in METRICS:
+            raise self.fail(f"unknown metric {d.get('metric')!r}", "descriptor")
+        if not isinstance(d.get("metric_params"), dict):
+            raise self.fail("'metric_params' must be a map", "descriptor")
+        self._int(d, "M", 2, MAX_M)
+        self._int(d, "ef_construction", 1, MAX_EF)
+        self._int(d, "ef", 1, MAX_EF)
+        self._int(d, "seed", 0, (1 << 64) - 1)
+        count = self._int(d, "count", 0, _core.MAX_ELEMENTS)
+        self._int(d, "max_level", -1, MAX_LEVEL)
+        self._int(d, "entry_point", -1, count - 1)
+        self._int(d, "max_id", -1 if count == 0 else INT64_MIN, INT64_MAX)
+        self._int(d, "upper_blocks", 0, MAX_UPPER_BLOCKS)
+        if self._int(d, "row_stride", 1, MAX_DIM) != row_stride(dim):
+            raise self.fail(f"'row_stride' must be {row_stride(dim)} for dim {dim}", "descriptor")
+
+    def _check_sections(self, d: dict[str, Any], file_size: int, descriptor_end: int) -> list[Section]:
+        table = d.get("sections")
+        specs = section_specs(d)
+        if not isinstance(table, list) or len(table) != len(specs):
+            raise self.fail(f"the section table must list {[s.name for s in specs]}", "descriptor")
+        sections, previous_end = [], descriptor_end
+        for spec, entry in zip(specs, table):
+            if not isinstance(entry, dict) or entry.get("name") != spec.name:
+                raise self.fail(f"expected section '{spec.name}' here in the table; got {entry!r:.80}", "descriptor")
+            offset = self._int(entry, "offset", 0, INT64_MAX)
+            length = self._int(entry, "length", 0, INT64_MAX)
+            checksum = self._int(entry, "checksum", 0, (1 << 32) - 1)
+            if length != spec.length:
+                raise self.fail(
+                    f"length {length} does not match count/dim/M, which imply {spec.length} bytes", spec.name
+                )
+            if offset % SECTION_ALIGNMENT:
+                raise self.fail(f"offset {offset} is not {SECTION_ALIGNMENT}-byte aligned", spec.name)
+            if offset < previous_end:
+                raise self.fail(f"offset {offset} overlaps what precedes it (ends at {previous_end})", spec.name)
+            if offset + length > file_size:
+                raise self.fail(
+                    f"bytes {offset}..{offset + length} run past the end of the {file_size}-byte file "
+                    "(truncated?)",
+                    spec.name,
+                )
+            previous_end = offset + length
+            sections.append(Section(spec, offset, checksum))
+        if previous_end != file_size:
+            raise self.fail(f"the file has {file_size - previous_end} unexpected bytes after the last section", "file")
+        return sections
+
+    def check_checksum(self, section: Section, data: np.ndarray) -> None:
+        if _core.crc32c(data) != section.checksum:
+            raise self.fail("checksum mismatch (the data is corrupted)", section.spec.name)
+
+
+def section_array(buffer: np.ndarray, section: Section) -> np.ndarray:
+    """A typed view of one section of the file's bytes (no copy)."""
+    spec = section.spec
+    raw = buffer[section.offset : section.offset + spec.length]
+    return raw.view(spec.dtype).reshape(spec.shape)
