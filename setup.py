@@ -18,7 +18,7 @@ DEBUG = os.environ.get("VSEARCH_DEBUG") == "1"
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 link_args = []
 if SANITIZE:
-    compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
+    compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
     link_args = ["-fsanitize=address,undefined"]
 
 sources = sorted(glob("csrc/**/*.cpp", recursive=True))
