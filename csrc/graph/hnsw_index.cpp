@@ -70,7 +70,7 @@ int HnswIndex::draw_level() {
 
 void HnswIndex::reserve_for(std::size_t total) {
     if (total > kMaxElements) throw std::length_error("an index holds at most 2^31 - 1 vectors");
-    slots_.reserve(total);
+    slots_.reserve(total, ids_.data());
     if (total <= capacity_) return;
     std::size_t capacity = std::max({total, capacity_ * kGrowthFactor, kMinCapacity});
     capacity = std::min(capacity, kMaxElements);
@@ -128,7 +128,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
             std::sort(sorted.begin(), sorted.end());
             for (std::size_t i = 0; i < n; ++i) {
                 const bool repeated = i > 0 && sorted[i] == sorted[i - 1];
-                if (repeated || slots_.find(sorted[i]) != LabelMap::kAbsent) {
+                if (repeated || slots_.find(sorted[i], ids_.data()) != LabelMap::kAbsent) {
                     if (outcome.conflicts.empty() || outcome.conflicts.back() != sorted[i])
                         outcome.conflicts.push_back(sorted[i]);
                 }
@@ -265,6 +265,7 @@ void HnswIndex::write_links(std::uint32_t node, int level, const std::vector<Nei
     std::uint32_t* list = links_.list(node, level);
     for (std::size_t j = 0; j < neighbors.size(); ++j) store_relaxed(list + 1 + j, neighbors[j].id);
     store_relaxed(list, static_cast<std::uint32_t>(neighbors.size()));
+    for (std::size_t j = neighbors.size(); j < links_.max_links(level); ++j) store_relaxed(list + 1 + j, 0);
 }
 
 void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level) {
@@ -386,7 +387,7 @@ void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::
 std::ptrdiff_t HnswIndex::get(const std::int64_t* ids, std::size_t n, float* out) const {
     GrowthLock::Shared lock(growth_);
     for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t slot = slots_.find(ids[i]);
+        const std::uint32_t slot = slots_.find(ids[i], ids_.data());
         if (slot == LabelMap::kAbsent) return static_cast<std::ptrdiff_t>(i);
         std::copy(store_.row(slot), store_.row(slot) + params_.dim, out + i * params_.dim);
     }
@@ -395,7 +396,7 @@ std::ptrdiff_t HnswIndex::get(const std::int64_t* ids, std::size_t n, float* out
 
 bool HnswIndex::contains(std::int64_t id) const {
     GrowthLock::Shared lock(growth_);
-    return slots_.find(id) != LabelMap::kAbsent;
+    return slots_.find(id, ids_.data()) != LabelMap::kAbsent;
 }
 
 std::size_t HnswIndex::memory_bytes() const {

@@ -39,7 +39,9 @@ public:
     void init_node(std::uint32_t node, int level) {
         levels_[node] = static_cast<std::uint8_t>(level);
         locks_[node] = 0;
-        level0_[node * level0_stride_] = 0;
+        // Zero whole lists, not just counts: saved files are then a pure
+        // function of the graph, byte for byte.
+        std::memset(level0_.data() + node * level0_stride_, 0, level0_stride_ * sizeof(std::uint32_t));
         first_block_[node] = kNoBlock;
         if (level == 0) return;
         const std::size_t block = upper_blocks_;

@@ -118,11 +118,11 @@ void HnswIndex::validate_small_sections(const SavedLayout& layout) {
                                                      ", not below count " + at(n));
     }
 
-    slots_.reserve(n);
+    slots_.reserve(n, ids_.data());
     std::int64_t max_id = ids_[0];
     for (std::size_t node = 0; node < n; ++node) {
         const std::int64_t id = ids_[node];
-        if (slots_.find(id) != LabelMap::kAbsent)
+        if (slots_.find(id, ids_.data()) != LabelMap::kAbsent)
             throw FormatError("ids", "id " + std::to_string(id) + " appears twice");
         slots_.insert(id, static_cast<std::uint32_t>(node));
         max_id = std::max(max_id, id);

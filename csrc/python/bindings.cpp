@@ -152,7 +152,7 @@ py::dict section_views(const HnswIndex& index, py::handle owner) {
     };
     py::dict views;
     views["vectors"] = view(s.vectors, {n, static_cast<py::ssize_t>(index.row_stride())});
-    if (s.scales != nullptr) views["scales"] = view(s.scales, {n});
+    if (index.params().metric == vsearch::MetricKind::kCosine) views["scales"] = view(s.scales, {n});
     views["ids"] = view(s.ids, {n});
     views["levels"] = view(s.levels, {n});
     views["level0_links"] = view(s.level0_links, {n, 1 + 2 * M});
