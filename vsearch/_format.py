@@ -15,6 +15,7 @@ import msgpack
 import numpy as np
 
 from . import _core
+from ._validation import MAX_M, METRICS
 from .errors import IndexFormatError
 
 MAGIC = b"\x89VSX\r\n\x1a\n"
@@ -28,11 +29,9 @@ FLOATS_PER_ALIGNED_ROW = 16  # rows are padded to 64 bytes
 # Limits no honest file comes near; they stop a hostile number before it is used.
 MAX_DESCRIPTOR_BYTES = 1 << 20
 MAX_DIM = 1 << 20
-MAX_M = 4096
 MAX_EF = 1 << 31
 MAX_LEVEL = 63
 MAX_UPPER_BLOCKS = (1 << 32) - 2
-METRICS = ("l2", "ip", "cosine")
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -109,6 +108,7 @@ class Reader:
 
     def __init__(self, path: str | None) -> None:
         self.path = path
+        self.version = (MAJOR, MINOR)  # replaced by the header's
 
     def fail(self, message: str, section: str | None = None) -> IndexFormatError:
         return IndexFormatError(message, path=self.path, section=section)
@@ -130,6 +130,7 @@ class Reader:
             raise self.fail("header checksum mismatch (the file is corrupted)", "header")
         if major != MAJOR:
             raise self.fail(f"unsupported format version {major}.{minor}", "header")
+        self.version = (major, minor)
         if mark != ENDIAN_MARK:
             raise self.fail("wrong endianness mark", "header")
         if length > MAX_DESCRIPTOR_BYTES or HEADER.size + length > file_size:
@@ -158,8 +159,12 @@ class Reader:
 
     def _check_fields(self, d: dict[str, Any]) -> None:
         version = d.get("format_version")
-        if not (isinstance(version, list) and len(version) == 2 and version[0] == MAJOR):
-            raise self.fail(f"'format_version' must be [{MAJOR}, minor]; got {version!r}", "descriptor")
+        if version != list(self.version):
+            raise self.fail(
+                f"'format_version' {version!r} differs from the header's {list(self.version)}", "descriptor"
+            )
+        if not isinstance(d.get("library"), str):
+            raise self.fail("'library' must be a string", "descriptor")
         dim = self._int(d, "dim", 1, MAX_DIM)
         if d.get("metric") not in METRICS:
             raise self.fail(f"unknown metric {d.get('metric')!r}", "descriptor")

@@ -16,6 +16,9 @@ from .errors import (
     InvalidParameterError,
 )
 
+METRICS = ("l2", "ip", "cosine")
+MAX_M = 4096  # far above any useful value; bounds per-node link storage (2*M ids on level 0)
+
 # dtype kinds that convert to float32 without surprises: bool, ints, floats.
 _NUMERIC_KINDS = "biuf"
 

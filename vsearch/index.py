@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core, persistence
 from ._progress import ProgressBar
-from ._validation import as_float_rows, as_ids, is_ready, positive_int
+from ._validation import MAX_M, METRICS, as_float_rows, as_ids, is_ready, positive_int
 from .errors import (
     DuplicateIdError,
     InvalidParameterError,
@@ -20,7 +20,6 @@ from .errors import (
     UnknownMetricError,
 )
 
-METRICS = ("l2", "ip", "cosine")
 
 # Batches at least this large show a progress bar when stderr is a terminal.
 _PROGRESS_MIN_BATCH = 100_000
@@ -76,6 +75,8 @@ class Index:
     ) -> None:
         dim = positive_int(dim, "dim")
         M = positive_int(M, "M", minimum=2)
+        if M > MAX_M:
+            raise InvalidParameterError(f"M must be <= {MAX_M} (links per node); got {M}")
         ef_construction = positive_int(ef_construction, "ef_construction")
         ef = positive_int(ef, "ef")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:

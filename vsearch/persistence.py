@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -57,7 +57,9 @@ def save(core: Any, path: PathLike) -> None:
     """Atomic: a temporary file in the same folder, fsync, then rename over `path`."""
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    temporary = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(8)}.tmp")
+    # Mode 0o666 filtered by the umask, like any new file (mkstemp would force 0o600).
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as out:
             write(core, out)

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <limits>
 #include <stdexcept>
 
@@ -25,6 +27,12 @@ constexpr std::uint32_t kExponentBits = 0x7f800000u;  // all ones: NaN or infini
 constexpr std::uint32_t kSignBit = 0x80000000u;
 
 constexpr float kInfinity = std::numeric_limits<float>::infinity();
+
+std::string short_number(double value) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.3g", value);
+    return text;
+}
 
 bool closer_first(const Neighbor& a, const Neighbor& b) {
     return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
@@ -104,9 +112,9 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
         const double norm2 = space_.squared_norm(row);
         if (norm2 > space_.max_squared_norm() || norm2 < space_.min_squared_norm())
             throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) + " has squared norm " +
-                                     std::to_string(norm2) + ", outside the range [" +
-                                     std::to_string(space_.min_squared_norm()) + ", " +
-                                     std::to_string(space_.max_squared_norm()) +
+                                     short_number(norm2) + ", outside the range [" +
+                                     short_number(space_.min_squared_norm()) + ", " +
+                                     short_number(space_.max_squared_norm()) +
                                      "] where float32 distances stay exact; rescale the data");
     }
 }
