@@ -109,24 +109,33 @@ class MappedFile:
             reader.check_checksum(section, self.arrays[section.spec.name])
 
 
-def _restore(buffer: np.ndarray, reader: _format.Reader, *, borrow: bool, check_sums: bool) -> tuple[Any, MappedFile]:
-    """Validates the file held in `buffer` (uint8); returns a native index over it and its sections."""
-    size = buffer.shape[0]
-    length, crc = reader.header(bytes(buffer[: _format.HEADER.size]), size)
-    raw = bytes(buffer[_format.HEADER.size : _format.HEADER.size + length])
-    d, sections = reader.descriptor(raw, crc, size)
-    arrays = {}
+def _read_descriptor(reader: _format.Reader, read: Any, size: int) -> tuple[dict[str, Any], list[_format.Section]]:
+    """Header and descriptor through `read(offset, length) -> bytes`."""
+    length, crc = reader.header(read(0, _format.HEADER.size), size)
+    return reader.descriptor(read(_format.HEADER.size, length), crc, size)
+
+
+_LAYOUT_KEYS = ("count", "max_level", "entry_point", "max_id", "upper_blocks")
+
+
+def _params(d: dict[str, Any]) -> Any:
+    return _core.saved_params(d["dim"], d["metric"], d["M"], d["ef_construction"], d["ef"], d["seed"])
+
+
+def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_format.Section], fill: Any) -> Any:
+    """Allocates a native index for the descriptor, lets `fill(section, array)`
+    write each section into it, checks checksums, then validates the graph."""
+    layout = {key: d[key] for key in _LAYOUT_KEYS}
+    core = _core.allocate_restore(_params(d), layout)
+    targets = core.writable_sections(layout)
     for section in sections:
-        arrays[section.spec.name] = _format.section_array(buffer, section)
-        if check_sums:
-            reader.check_checksum(section, arrays[section.spec.name])
-    layout = {key: d[key] for key in ("count", "max_level", "entry_point", "max_id", "upper_blocks", "row_stride")}
-    core, section, message = _core.restore(
-        d["dim"], d["metric"], d["M"], d["ef_construction"], d["ef"], d["seed"], layout, arrays, borrow
-    )
-    if core is None:
-        raise reader.fail(message, section)
-    return core, MappedFile(reader.path or "", sections, arrays)
+        target = targets[section.spec.name].reshape(-1).view(np.uint8)
+        fill(section, target)
+        reader.check_checksum(section, target)
+    problem = core.finish_restore(layout)
+    if problem is not None:
+        raise reader.fail(problem[1], problem[0])
+    return core
 
 
 def load(path: PathLike, *, mmap: bool = False, verify: bool = False) -> tuple[Any, MappedFile | None]:
@@ -138,23 +147,41 @@ def load(path: PathLike, *, mmap: bool = False, verify: bool = False) -> tuple[A
         if size < _format.HEADER.size:
             raise reader.fail(f"file is {size} bytes, too short for the {_format.HEADER.size}-byte header", "header")
         buffer = np.memmap(name, dtype=np.uint8, mode="r")
-        core, mapped = _restore(buffer, reader, borrow=True, check_sums=False)
+        d, sections = _read_descriptor(reader, lambda offset, length: bytes(buffer[offset : offset + length]), size)
+        arrays = {s.spec.name: _format.section_array(buffer, s) for s in sections}
+        core, problem = _core.map_sections(_params(d), {key: d[key] for key in _LAYOUT_KEYS}, arrays)
+        if problem is not None:
+            raise reader.fail(problem[1], problem[0])
+        mapped = MappedFile(name, sections, arrays)
         if verify:
             verify_core(core, mapped)
         return core, mapped
     with open(name, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        buffer = np.empty(size, dtype=np.uint8)
-        if f.readinto(memoryview(buffer)) != size:
-            raise reader.fail("the file changed size while being read", "file")
-    return _restore(buffer, reader, borrow=False, check_sums=True)[0], None
+
+        def read(offset: int, length: int) -> bytes:
+            f.seek(offset)
+            return f.read(length)
+
+        def fill(section: _format.Section, target: np.ndarray) -> None:
+            # Straight into the index's own memory: no intermediate copy of the file.
+            f.seek(section.offset)
+            if f.readinto(memoryview(target)) != target.shape[0]:
+                raise reader.fail("the file changed size while being read", section.spec.name)
+
+        d, sections = _read_descriptor(reader, read, size)
+        return _fill_and_finish(reader, d, sections, fill), None
 
 
 def from_bytes(data: bytes | bytearray | memoryview) -> Any:
     view = np.frombuffer(data, dtype=np.uint8)
-    if view.ctypes.data % _format.SECTION_ALIGNMENT:
-        view = view.copy()  # typed section views need aligned memory
-    return _restore(view, _format.Reader(None), borrow=False, check_sums=True)[0]
+    reader = _format.Reader(None)
+    d, sections = _read_descriptor(reader, lambda offset, length: bytes(view[offset : offset + length]), view.shape[0])
+
+    def fill(section: _format.Section, target: np.ndarray) -> None:
+        target[:] = view[section.offset : section.offset + section.spec.length]
+
+    return _fill_and_finish(reader, d, sections, fill)
 
 
 def verify_core(core: Any, mapped: MappedFile | None) -> None:

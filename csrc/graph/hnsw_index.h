@@ -108,13 +108,20 @@ public:
 
     explicit HnswIndex(const IndexParams& params);
 
-    // Rebuilds a saved index from its sections, validating them first (throws
-    // FormatError). With `borrow` the index reads the caller's memory, which
-    // must outlive it, and is read-only; level-0 links and vectors are then
-    // checked only by verify() and bounds-checked where used. Otherwise
-    // everything is validated and copied.
-    static std::unique_ptr<HnswIndex> restore(const IndexParams& params, const SavedLayout& layout,
-                                              const SavedSections& sections, bool borrow);
+    // Loading a saved index, step 1: an index with room for exactly the
+    // saved sections, to be filled through writable_sections() and then
+    // checked by finish_restore(). Throws FormatError for impossible sizes.
+    static std::unique_ptr<HnswIndex> allocate_restore(const IndexParams& params, const SavedLayout& layout);
+    SavedSections writable_sections() { return sections(); }
+    // Step 2: validates everything (throws FormatError) and makes the index usable.
+    void finish_restore(const SavedLayout& layout);
+
+    // A read-only index over saved sections in the caller's memory (a memory
+    // map), which must outlive it. The small sections are validated now
+    // (throws FormatError); level-0 links and vectors only by verify(), and
+    // every level-0 link is bounds-checked where a search reads it.
+    static std::unique_ptr<HnswIndex> map_sections(const IndexParams& params, const SavedLayout& layout,
+                                                   const SavedSections& sections);
 
     // Saving: while mutations are locked, no add changes the index, so
     // layout() and sections() describe one consistent state. Searches go on.
@@ -174,6 +181,7 @@ private:
 
     int draw_level();
     void validate_small_sections(const SavedLayout& layout);
+    void start_serving(const SavedLayout& layout);
     void validate_level0() const;
     void validate_vectors() const;
     void reserve_for(std::size_t total);

@@ -62,17 +62,16 @@ public:
         levels_ = AlignedArray<std::uint8_t>::borrow(levels, count);
         upper_ = AlignedArray<std::uint32_t>::borrow(upper, upper_blocks * upper_stride_);
         upper_blocks_ = upper_blocks;
-        locks_ = AlignedArray<std::uint8_t>(count);
-        if (count > 0) std::memset(locks_.data(), 0, count);
-        capacity_ = count;
+        capacity_ = count;  // no locks: a borrowed (read-only) index never changes
     }
 
-    // Replaces borrowed views by owned copies (a loaded index that may grow).
-    void make_owned() {
-        level0_ = level0_.grown(level0_.size(), level0_.size());
-        first_block_ = first_block_.grown(first_block_.size(), first_block_.size());
-        levels_ = levels_.grown(levels_.size(), levels_.size());
-        upper_ = upper_.grown(upper_.size(), upper_.size());
+    // Room for exactly `count` nodes and `upper_blocks` blocks, to be filled
+    // from a saved index.
+    void allocate_exact(std::size_t count, std::size_t upper_blocks) {
+        reserve(count, 0);
+        upper_ = AlignedArray<std::uint32_t>(upper_blocks * upper_stride_);
+        upper_blocks_ = upper_blocks;
+        if (count > 0) std::memset(locks_.data(), 0, count);
     }
 
     std::size_t upper_blocks() const { return upper_blocks_; }

@@ -41,30 +41,44 @@ SavedSections HnswIndex::sections() const {
     return s;
 }
 
-std::unique_ptr<HnswIndex> HnswIndex::restore(const IndexParams& params, const SavedLayout& layout,
-                                              const SavedSections& sections, bool borrow) {
-    auto index = std::make_unique<HnswIndex>(params);
+std::unique_ptr<HnswIndex> HnswIndex::allocate_restore(const IndexParams& params, const SavedLayout& layout) {
     if (layout.count > kMaxElements) throw FormatError("descriptor", "count exceeds the maximum index size");
+    auto index = std::make_unique<HnswIndex>(params);
+    index->store_.reserve(layout.count, 0);
+    index->links_.allocate_exact(layout.count, layout.upper_blocks);
+    index->ids_ = AlignedArray<std::int64_t>(layout.count);
+    index->capacity_ = layout.count;
+    return index;
+}
+
+void HnswIndex::finish_restore(const SavedLayout& layout) {
+    count_ = layout.count;
+    validate_small_sections(layout);
+    validate_level0();
+    validate_vectors();
+    start_serving(layout);
+}
+
+std::unique_ptr<HnswIndex> HnswIndex::map_sections(const IndexParams& params, const SavedLayout& layout,
+                                                   const SavedSections& sections) {
+    if (layout.count > kMaxElements) throw FormatError("descriptor", "count exceeds the maximum index size");
+    auto index = std::make_unique<HnswIndex>(params);
     index->store_.borrow(layout.count, sections.vectors, sections.scales);
     index->links_.borrow(layout.count, sections.level0_links, sections.upper_offsets, sections.levels,
                          sections.upper_links, layout.upper_blocks);
     index->ids_ = AlignedArray<std::int64_t>::borrow(sections.ids, layout.count);
     index->count_ = layout.count;
     index->capacity_ = layout.count;
+    index->read_only_ = true;
     index->validate_small_sections(layout);
-    if (borrow) {
-        index->read_only_ = true;
-    } else {
-        index->validate_level0();
-        index->validate_vectors();
-        index->store_.make_owned();
-        index->links_.make_owned();
-        index->ids_ = index->ids_.grown(layout.count, layout.count);
-    }
-    index->level_rng_.discard(layout.count);  // continue the level sequence
-    if (layout.count > 0)
-        index->entry_.store(pack_entry(static_cast<std::uint32_t>(layout.entry_point), layout.max_level));
+    index->start_serving(layout);
     return index;
+}
+
+void HnswIndex::start_serving(const SavedLayout& layout) {
+    level_rng_.discard(layout.count);  // continue the level sequence where the saved index stopped
+    if (layout.count > 0)
+        entry_.store(pack_entry(static_cast<std::uint32_t>(layout.entry_point), layout.max_level));
 }
 
 void HnswIndex::validate_small_sections(const SavedLayout& layout) {
@@ -146,12 +160,21 @@ void HnswIndex::validate_level0() const {
 }
 
 void HnswIndex::validate_vectors() const {
+    // Scales are derived data: a wrong one (with a correct checksum) would
+    // silently skew cosine distances, so they must match their rows.
+    constexpr double kScaleTolerance = 1e-6;
     for (std::size_t node = 0; node < count_; ++node) {
         const float* row = store_.row(node);
-        for (std::size_t j = 0; j < params_.dim; ++j)
-            if (!std::isfinite(row[j])) throw FormatError("vectors", "row " + at(node) + " holds NaN or infinity");
-        if (space_.uses_scale() && !(std::isfinite(store_.scale(node)) && store_.scale(node) > 0.0f))
-            throw FormatError("scales", "row " + at(node) + " has an invalid scale");
+        try {
+            check_rows(row, 1, "vectors");  // the same rules as add()
+        } catch (const InvalidVectorError& e) {
+            throw FormatError("vectors", "row " + at(node) + ": " + e.what());
+        }
+        if (space_.uses_scale()) {
+            const double expected = space_.scale_of(row);
+            if (!(std::abs(store_.scale(node) - expected) <= kScaleTolerance * expected))
+                throw FormatError("scales", "row " + at(node) + " has a scale that does not match its vector");
+        }
     }
 }
 

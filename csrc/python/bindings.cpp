@@ -138,16 +138,16 @@ std::uint32_t crc32c_of(const py::object& data, std::uint32_t value) {
     return crc;
 }
 
-// Read-only numpy views of the index's sections, kept alive by the index.
-py::dict section_views(const HnswIndex& index, py::handle owner) {
-    const vsearch::SavedLayout layout = index.layout();
-    const vsearch::SavedSections s = index.sections();
+// Numpy views of the index's sections (read-only unless `writable`), kept
+// alive by the index. `layout` gives the sizes.
+py::dict section_views(const HnswIndex& index, const vsearch::SavedLayout& layout,
+                       const vsearch::SavedSections& s, py::handle owner, bool writable) {
     const auto n = static_cast<py::ssize_t>(layout.count);
     const auto M = static_cast<py::ssize_t>(index.params().M);
     auto view = [&](auto* data, std::vector<py::ssize_t> shape) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
         py::array_t<T> array(shape, data, owner);
-        py::detail::array_proxy(array.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+        if (!writable) py::detail::array_proxy(array.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
         return array;
     };
     py::dict views;
@@ -185,10 +185,8 @@ const T* section_pointer(const py::dict& sections, const char* name, std::size_t
     return array.data();
 }
 
-// Returns (index, None, None) or (None, section, message) when the sections
-// fail validation. With borrow=True the index keeps `sections` alive.
-py::tuple restore(std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
-                  std::size_t ef, std::uint64_t seed, const py::dict& layout, const py::dict& sections, bool borrow) {
+vsearch::IndexParams saved_params(std::size_t dim, const std::string& metric, std::size_t M,
+                                  std::size_t ef_construction, std::size_t ef, std::uint64_t seed) {
     vsearch::IndexParams params;
     params.dim = dim;
     params.metric = vsearch::metric_from_name(metric);
@@ -197,16 +195,39 @@ py::tuple restore(std::size_t dim, const std::string& metric, std::size_t M, std
     params.ef = ef;
     params.seed = seed;
     params.simd = vsearch::active_level();
+    return params;
+}
+
+vsearch::SavedLayout saved_layout(const py::dict& layout) {
     vsearch::SavedLayout saved;
     saved.count = layout["count"].cast<std::size_t>();
     saved.max_level = layout["max_level"].cast<int>();
     saved.entry_point = layout["entry_point"].cast<std::int64_t>();
     saved.max_id = layout["max_id"].cast<std::int64_t>();
     saved.upper_blocks = layout["upper_blocks"].cast<std::size_t>();
+    return saved;
+}
+
+// Runs a validation step; returns None or (section, message) on FormatError.
+template <typename Step>
+py::object format_problem(Step step) {
+    try {
+        py::gil_scoped_release release;
+        step();
+    } catch (const vsearch::FormatError& e) {
+        return py::make_tuple(e.section(), e.what());
+    }
+    return py::none();
+}
+
+// (index, None) for an index reading the mapped `sections`, which it keeps
+// alive, or (None, (section, message)) when they fail validation.
+py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layout, const py::dict& sections) {
+    const vsearch::SavedLayout saved = saved_layout(layout);
     const std::size_t n = saved.count;
-    const std::size_t stride = layout["row_stride"].cast<std::size_t>();
+    const std::size_t M = params.M;
     vsearch::SavedSections s;
-    s.vectors = section_pointer<float>(sections, "vectors", n * stride);
+    s.vectors = section_pointer<float>(sections, "vectors", n * vsearch::VectorStore::padded_stride(params.dim));
     s.scales = section_pointer<float>(sections, "scales", params.metric == vsearch::MetricKind::kCosine ? n : 0);
     s.ids = section_pointer<std::int64_t>(sections, "ids", n);
     s.levels = section_pointer<std::uint8_t>(sections, "levels", n);
@@ -214,17 +235,11 @@ py::tuple restore(std::size_t dim, const std::string& metric, std::size_t M, std
     s.upper_offsets = section_pointer<std::uint32_t>(sections, "upper_offsets", n);
     s.upper_links = section_pointer<std::uint32_t>(sections, "upper_links", saved.upper_blocks * (1 + M));
     std::unique_ptr<HnswIndex> index;
-    try {
-        py::gil_scoped_release release;
-        index = HnswIndex::restore(params, saved, s, borrow);
-    } catch (const vsearch::FormatError& e) {
-        return py::make_tuple(py::none(), e.section(), e.what());
-    }
-    if (index->row_stride() != stride)
-        return py::make_tuple(py::none(), "descriptor", "row_stride does not match dim");
+    py::object problem = format_problem([&] { index = HnswIndex::map_sections(params, saved, s); });
+    if (!problem.is_none()) return py::make_tuple(py::none(), problem);
     py::object result = py::cast(std::move(index));
-    if (borrow) result.attr("_borrowed_sections") = sections;
-    return py::make_tuple(result, py::none(), py::none());
+    result.attr("_mapped_sections") = sections;
+    return py::make_tuple(result, py::none());
 }
 
 }  // namespace
@@ -237,8 +252,15 @@ PYBIND11_MODULE(_core, m) {
     m.def("supported_simd_levels", &supported_level_names);
     m.def("crc32c", &crc32c_of, py::arg("data"), py::arg("value") = 0,
           "CRC-32C of a buffer, continuing from `value`.");
-    m.def("restore", &restore, py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"),
-          py::arg("ef"), py::arg("seed"), py::arg("layout"), py::arg("sections"), py::arg("borrow"));
+    m.def("map_sections", &map_sections, py::arg("params"), py::arg("layout"), py::arg("sections"));
+    m.def("allocate_restore",
+          [](const vsearch::IndexParams& params, const py::dict& layout) {
+              return HnswIndex::allocate_restore(params, saved_layout(layout));
+          },
+          py::arg("params"), py::arg("layout"));
+    m.def("saved_params", &saved_params, py::arg("dim"), py::arg("metric"), py::arg("M"),
+          py::arg("ef_construction"), py::arg("ef"), py::arg("seed"));
+    py::class_<vsearch::IndexParams>(m, "IndexParams");
     m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
     m.attr("MAX_ELEMENTS") = HnswIndex::kMaxElements;
     py::register_exception<vsearch::InvalidVectorError>(m, "InvalidVectorError", PyExc_ValueError);
@@ -263,16 +285,21 @@ PYBIND11_MODULE(_core, m) {
         .def("lock_mutations", &HnswIndex::lock_mutations, py::call_guard<py::gil_scoped_release>())
         .def("unlock_mutations", &HnswIndex::unlock_mutations)
         .def("layout", &layout_of)
-        .def("sections", [](py::object self) { return section_views(self.cast<const HnswIndex&>(), self); })
-        .def("verify",
-             [](const HnswIndex& index) -> py::object {
-                 try {
-                     py::gil_scoped_release release;
-                     index.verify();
-                 } catch (const vsearch::FormatError& e) {
-                     return py::make_tuple(e.section(), e.what());
-                 }
-                 return py::none();
+        .def("sections",
+             [](py::object self) {
+                 const auto& index = self.cast<const HnswIndex&>();
+                 return section_views(index, index.layout(), index.sections(), self, false);
              })
+        .def("writable_sections",
+             [](py::object self, const py::dict& layout) {
+                 auto& index = self.cast<HnswIndex&>();
+                 return section_views(index, saved_layout(layout), index.writable_sections(), self, true);
+             })
+        .def("finish_restore",
+             [](HnswIndex& index, const py::dict& layout) {
+                 const vsearch::SavedLayout saved = saved_layout(layout);
+                 return format_problem([&] { index.finish_restore(saved); });
+             })
+        .def("verify", [](const HnswIndex& index) { return format_problem([&] { index.verify(); }); })
         .def_property_readonly("read_only", &HnswIndex::read_only);
 }

@@ -15,6 +15,12 @@ public:
     VectorStore(std::size_t dim, bool with_scale)
         : dim_(dim), stride_(padded_stride(dim)), with_scale_(with_scale) {}
 
+    // Floats per stored row: rows start on cache lines.
+    static std::size_t padded_stride(std::size_t dim) {
+        constexpr std::size_t kFloatsPerLine = kCacheLine / sizeof(float);
+        return (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
+    }
+
     std::size_t dim() const { return dim_; }
     std::size_t capacity() const { return capacity_; }
 
@@ -41,10 +47,6 @@ public:
         scales_ = with_scale_ ? AlignedArray<float>::borrow(scales, count) : AlignedArray<float>();
         capacity_ = count;
     }
-    void make_owned() {
-        rows_ = rows_.grown(rows_.size(), rows_.size());
-        scales_ = scales_.grown(scales_.size(), scales_.size());
-    }
     std::size_t stride() const { return stride_; }
     bool with_scale() const { return with_scale_; }
     const float* rows_data() const { return rows_.data(); }
@@ -64,11 +66,6 @@ public:
     std::size_t bytes() const { return rows_.bytes() + scales_.bytes(); }
 
 private:
-    static std::size_t padded_stride(std::size_t dim) {
-        constexpr std::size_t kFloatsPerLine = kCacheLine / sizeof(float);
-        return (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
-    }
-
     std::size_t dim_;
     std::size_t stride_;
     bool with_scale_;
