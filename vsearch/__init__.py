@@ -16,11 +16,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 from . import errors, persistence  # noqa: E402
-from .index import METRICS, Index, SearchResult  # noqa: E402
+from ._validation import METRICS  # noqa: E402
+from .custom import CustomMetric, metric  # noqa: E402
+from .gssf import GSSF  # noqa: E402
+from .index import Index, SearchResult  # noqa: E402
 from .simd import available_simd_levels, simd_level, warn_about_simd_request  # noqa: E402
 
 
-def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False) -> Index:
+def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False, metric: Any = None) -> Index:
     """Loads an index saved with ``Index.save``, validating it before use.
 
     Args:
@@ -31,6 +34,8 @@ def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False) -
             small sections are validated now; section checksums only with
             ``verify=True`` or ``index.verify()``.
         verify: with ``mmap``, also check every checksum and link now.
+        metric: the :class:`CustomMetric` of an index saved with one (compiled
+            code is not stored in files); optional otherwise.
 
     Raises :class:`vsearch.errors.IndexFormatError` naming the file, the
     section and the problem for a truncated, corrupted, hostile or too-new file.
@@ -38,8 +43,8 @@ def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False) -
     Example:
         >>> index = vsearch.load("vectors.vsx", mmap=True)   # doctest: +SKIP
     """
-    core, mapped = persistence.load(path, mmap=mmap, verify=verify)
-    return Index._wrap(core, mapped)
+    core, spec, mapped = persistence.load(path, mmap=mmap, verify=verify, metric=metric)
+    return Index._wrap(core, spec, mapped)
 
 
 def info(path: str | os.PathLike) -> dict[str, Any]:
@@ -50,4 +55,17 @@ def info(path: str | os.PathLike) -> dict[str, Any]:
 
 warn_about_simd_request()
 
-__all__ = ["load", "info", "Index", "SearchResult", "METRICS", "errors", "simd_level", "available_simd_levels", "__version__"]
+__all__ = [
+    "load",
+    "info",
+    "Index",
+    "SearchResult",
+    "METRICS",
+    "GSSF",
+    "CustomMetric",
+    "metric",
+    "errors",
+    "simd_level",
+    "available_simd_levels",
+    "__version__",
+]

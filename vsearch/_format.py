@@ -15,7 +15,7 @@ import msgpack
 import numpy as np
 
 from . import _core
-from ._validation import MAX_M, METRICS
+from ._validation import MAX_M
 from .errors import IndexFormatError
 
 MAGIC = b"\x89VSX\r\n\x1a\n"
@@ -32,6 +32,9 @@ MAX_DIM = 1 << 20
 MAX_EF = 1 << 31
 MAX_LEVEL = 63
 MAX_UPPER_BLOCKS = (1 << 32) - 2
+FILE_METRICS = ("l2", "ip", "cosine", "snr", "gssf", "custom")
+ROW_SCALAR_SECTIONS = {"cosine": "scales", "gssf": "scales", "snr": "means"}
+GSSF_SECTION = "gssf_weights"
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -65,8 +68,8 @@ def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
     """The sections a descriptor implies, in file order."""
     n, M = d["count"], d["M"]
     specs = [SectionSpec("vectors", np.dtype("<f4"), (n, d["row_stride"]))]
-    if d["metric"] == "cosine":
-        specs.append(SectionSpec("scales", np.dtype("<f4"), (n,)))
+    if d["metric"] in ROW_SCALAR_SECTIONS:
+        specs.append(SectionSpec(ROW_SCALAR_SECTIONS[d["metric"]], np.dtype("<f4"), (n,)))
     specs += [
         SectionSpec("ids", np.dtype("<i8"), (n,)),
         SectionSpec("levels", np.dtype("u1"), (n,)),
@@ -74,6 +77,9 @@ def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
         SectionSpec("upper_offsets", np.dtype("<u4"), (n,)),
         SectionSpec("upper_links", np.dtype("<u4"), (d["upper_blocks"], 1 + M)),
     ]
+    if d["metric"] == "gssf":
+        dim, block = d["dim"], d["metric_params"]["block_size"]
+        specs.append(SectionSpec(GSSF_SECTION, np.dtype("<f4"), (dim + dim * block,)))
     return specs
 
 
@@ -166,10 +172,18 @@ class Reader:
         if not isinstance(d.get("library"), str):
             raise self.fail("'library' must be a string", "descriptor")
         dim = self._int(d, "dim", 1, MAX_DIM)
-        if d.get("metric") not in METRICS:
-            raise self.fail(f"unknown metric {d.get('metric')!r}", "descriptor")
-        if not isinstance(d.get("metric_params"), dict):
+        metric = d.get("metric")
+        if metric not in FILE_METRICS:
+            raise self.fail(f"unknown metric {metric!r}", "descriptor")
+        params = d.get("metric_params")
+        if not isinstance(params, dict):
             raise self.fail("'metric_params' must be a map", "descriptor")
+        if metric == "gssf":
+            block = self._int(params, "block_size", 1, dim)
+            if dim % block:
+                raise self.fail(f"gssf block_size {block} does not divide dim {dim}", "descriptor")
+        if metric == "custom" and not (isinstance(params.get("name"), str) and params["name"]):
+            raise self.fail("a custom metric's 'name' must be a non-empty string", "descriptor")
         self._int(d, "M", 2, MAX_M)
         self._int(d, "ef_construction", 1, MAX_EF)
         self._int(d, "ef", 1, MAX_EF)

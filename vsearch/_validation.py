@@ -16,7 +16,7 @@ from .errors import (
     InvalidParameterError,
 )
 
-METRICS = ("l2", "ip", "cosine")
+METRICS = ("l2", "ip", "cosine", "snr")  # by name; gssf and custom metrics come as objects
 MAX_M = 4096  # far above any useful value; bounds per-node link storage (2*M ids on level 0)
 
 # dtype kinds that convert to float32 without surprises: bool, ints, floats.

@@ -8,16 +8,16 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from . import _core, persistence
+from . import _core, _metric_spec, persistence
 from ._progress import ProgressBar
-from ._validation import MAX_M, METRICS, as_float_rows, as_ids, is_ready, positive_int
+from ._metric_spec import MetricSpec
+from ._validation import MAX_M, as_float_rows, as_ids, is_ready, positive_int
 from .errors import (
     DuplicateIdError,
     InvalidParameterError,
     InvalidVectorError,
     ReadOnlyIndexError,
     UnknownIdError,
-    UnknownMetricError,
 )
 
 
@@ -41,14 +41,18 @@ class Index:
 
     Args:
         dim: dimension of the vectors.
-        metric: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - <q, x>``) or
-            ``"cosine"`` (``1 - cos(q, x)``). Smaller is closer for all.
+        metric: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - <q, x>``),
+            ``"cosine"`` (``1 - cos(q, x)``), ``"snr"`` (``var(x - q) / var(q)``,
+            the signal-to-noise-ratio distance), a trained :class:`vsearch.GSSF`
+            model (``1 - S(q, x)``), or a :class:`vsearch.CustomMetric`.
+            Smaller is closer for all.
         M: links per node on the upper levels (``2*M`` on level 0). Higher
             gives better recall for more memory and build time.
         ef_construction: beam width while building.
         ef: default beam width while searching (raise it for recall).
         seed: seed of the level generator; with ``threads=1`` the same seed and
             data give the same graph.
+        metric_params: the :class:`vsearch.GSSF` model when ``metric="gssf"``.
 
     Thread safety: ``search``, ``get`` and ``in`` may be called from many
     threads at once, also while another thread calls ``add``.
@@ -72,6 +76,7 @@ class Index:
         ef_construction: int = 200,
         ef: int = 64,
         seed: int = 0,
+        metric_params: Any = None,
     ) -> None:
         dim = positive_int(dim, "dim")
         M = positive_int(M, "M", minimum=2)
@@ -81,19 +86,20 @@ class Index:
         ef = positive_int(ef, "ef")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise InvalidParameterError(f"seed must be an integer in [0, 2**64); got {seed!r}")
-        if not isinstance(metric, str) or metric not in METRICS:
-            raise UnknownMetricError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
-        self._attach(_core.HnswIndex(dim, metric, M, ef_construction, ef, int(seed)))
+        spec = _metric_spec.resolve(dim, metric, metric_params)
+        params = _core.make_params(dim, spec.name, M, ef_construction, ef, int(seed), **spec.native_args())
+        self._attach(_core.HnswIndex(params), spec)
 
-    def _attach(self, core: Any, mapped: persistence.MappedFile | None = None) -> None:
+    def _attach(self, core: Any, spec: MetricSpec, mapped: persistence.MappedFile | None = None) -> None:
         self._core = core
         self._dim = core.dim  # immutable; kept here so the per-query path skips a native call
+        self._spec = spec  # also keeps a custom metric's compiled code alive
         self._mapped = mapped  # the memory map behind a read-only index
 
     @classmethod
-    def _wrap(cls, core: Any, mapped: persistence.MappedFile | None = None) -> "Index":
+    def _wrap(cls, core: Any, spec: MetricSpec, mapped: persistence.MappedFile | None = None) -> "Index":
         index = cls.__new__(cls)
-        index._attach(core, mapped)
+        index._attach(core, spec, mapped)
         return index
 
     # -- building -----------------------------------------------------------
@@ -232,30 +238,34 @@ class Index:
             >>> index.save("vectors.vsx")              # doctest: +SKIP
             >>> same = vsearch.load("vectors.vsx")      # doctest: +SKIP
         """
-        persistence.save(self._core, path)
+        persistence.save(self._core, self._spec, path)
 
     def __bytes__(self) -> bytes:
         """The index in the file format, as bytes."""
-        return persistence.to_bytes(self._core)
+        return persistence.to_bytes(self._core, self._spec)
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> "Index":
+    def from_bytes(cls, data: bytes | bytearray | memoryview, *, metric: Any = None) -> "Index":
         """Rebuilds an index from ``bytes(index)``, validating everything first.
 
         Raises :class:`vsearch.errors.IndexFormatError` for damaged or hostile data.
+        An index with a custom metric needs it again: ``metric=the_custom_metric``.
 
         Example:
             >>> copy = vsearch.Index.from_bytes(bytes(index))   # doctest: +SKIP
         """
-        return cls._wrap(persistence.from_bytes(data))
+        return cls._wrap(*persistence.from_bytes(data, metric))
 
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+    def __reduce__(self) -> tuple[Any, ...]:
         # Pickle carries only the file format's bytes; unpickling validates them.
+        if self._spec.name == "custom":
+            raise TypeError("an index with a custom (compiled) metric cannot be pickled; use save() and "
+                            "vsearch.load(path, metric=...)")
         return (Index.from_bytes, (bytes(self),))
 
     def copy(self) -> "Index":
         """An independent, writable in-memory copy (also of a memory-mapped index)."""
-        return Index.from_bytes(bytes(self))
+        return Index.from_bytes(bytes(self), metric=self._spec.model if self._spec.name == "custom" else None)
 
     @property
     def read_only(self) -> bool:
@@ -278,8 +288,13 @@ class Index:
 
     @property
     def metric(self) -> str:
-        """Metric name: ``"l2"``, ``"ip"`` or ``"cosine"``."""
-        return self._core.metric
+        """Metric name: ``"l2"``, ``"ip"``, ``"cosine"``, ``"snr"``, ``"gssf"`` or the custom metric's name."""
+        return self._spec.display_name
+
+    @property
+    def metric_params(self) -> Any:
+        """The GSSF model or CustomMetric behind the metric (None for the built-in ones)."""
+        return self._spec.model
 
     @property
     def M(self) -> int:

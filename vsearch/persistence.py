@@ -10,7 +10,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _core, _format
+from . import _core, _format, _metric_spec
+from ._metric_spec import MetricSpec
 from .errors import IndexFormatError
 
 if TYPE_CHECKING:
@@ -19,15 +20,15 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike
 
 
-def _descriptor(core: Any, layout: dict[str, Any]) -> dict[str, Any]:
+def _descriptor(core: Any, spec: MetricSpec, layout: dict[str, Any]) -> dict[str, Any]:
     from . import __version__
 
     return {
         "format_version": [_format.MAJOR, _format.MINOR],
         "library": f"vsearch {__version__}",
         "dim": core.dim,
-        "metric": core.metric,
-        "metric_params": {},
+        "metric": spec.name,
+        "metric_params": spec.descriptor_params(),
         "M": core.M,
         "ef_construction": core.ef_construction,
         "ef": core.ef,
@@ -36,12 +37,12 @@ def _descriptor(core: Any, layout: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write(core: Any, out: IO[bytes]) -> None:
+def write(core: Any, spec: MetricSpec, out: IO[bytes]) -> None:
     """Writes the index to a binary stream. Adds wait meanwhile; searches go on."""
     core.lock_mutations()
     try:
-        descriptor = _descriptor(core, core.layout())
-        prefix, sections = _format.encode(descriptor, core.sections())
+        descriptor = _descriptor(core, spec, core.layout())
+        prefix, sections = _format.encode(descriptor, {**core.sections(), **spec.extra_sections()})
         out.write(prefix)
         position = len(prefix)
         for offset, array in sections:
@@ -53,7 +54,7 @@ def write(core: Any, out: IO[bytes]) -> None:
         core.unlock_mutations()
 
 
-def save(core: Any, path: PathLike) -> None:
+def save(core: Any, spec: MetricSpec, path: PathLike) -> None:
     """Atomic: a temporary file in the same folder, fsync, then rename over `path`."""
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
@@ -62,7 +63,7 @@ def save(core: Any, path: PathLike) -> None:
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as out:
-            write(core, out)
+            write(core, spec, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)
@@ -89,9 +90,9 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def to_bytes(core: Any) -> bytes:
+def to_bytes(core: Any, spec: MetricSpec) -> bytes:
     out = io.BytesIO()
-    write(core, out)
+    write(core, spec, out)
     return out.getvalue()
 
 
@@ -118,17 +119,38 @@ def _read_descriptor(reader: _format.Reader, read: Any, size: int) -> tuple[dict
 _LAYOUT_KEYS = ("count", "max_level", "entry_point", "max_id", "upper_blocks")
 
 
-def _params(d: dict[str, Any]) -> Any:
-    return _core.saved_params(d["dim"], d["metric"], d["M"], d["ef_construction"], d["ef"], d["seed"])
+def _metric(reader: _format.Reader, d: dict[str, Any], sections: list[_format.Section], read: Any,
+            metric: Any) -> MetricSpec:
+    """The saved metric; `read(section) -> bytes` gives a (small) metric section."""
+    weights = None
+    for section in sections:
+        if section.spec.name == _format.GSSF_SECTION:
+            raw = np.frombuffer(read(section), dtype=section.spec.dtype)
+            reader.check_checksum(section, raw)
+            if not np.isfinite(raw).all():
+                raise reader.fail("GSSF weights must be finite", section.spec.name)
+            weights = raw
+    return _metric_spec.from_file(d, weights, metric)
 
 
-def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_format.Section], fill: Any) -> Any:
+def _params(d: dict[str, Any], spec: MetricSpec) -> Any:
+    return _core.make_params(
+        d["dim"], d["metric"], d["M"], d["ef_construction"], d["ef"], d["seed"], **spec.native_args()
+    )
+
+
+def _index_sections(sections: list[_format.Section]) -> list[_format.Section]:
+    return [s for s in sections if s.spec.name != _format.GSSF_SECTION]
+
+
+def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_format.Section], fill: Any,
+                     spec: MetricSpec) -> Any:
     """Allocates a native index for the descriptor, lets `fill(section, array)`
     write each section into it, checks checksums, then validates the graph."""
     layout = {key: d[key] for key in _LAYOUT_KEYS}
-    core = _core.allocate_restore(_params(d), layout)
+    core = _core.allocate_restore(_params(d, spec), layout)
     targets = core.writable_sections(layout)
-    for section in sections:
+    for section in _index_sections(sections):
         target = targets[section.spec.name].reshape(-1).view(np.uint8)
         fill(section, target)
         reader.check_checksum(section, target)
@@ -138,8 +160,10 @@ def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_
     return core
 
 
-def load(path: PathLike, *, mmap: bool = False, verify: bool = False) -> tuple[Any, MappedFile | None]:
-    """Returns the native index saved at `path` and, with mmap, the mapping behind it."""
+def load(
+    path: PathLike, *, mmap: bool = False, verify: bool = False, metric: Any = None
+) -> tuple[Any, MetricSpec, MappedFile | None]:
+    """Returns the native index saved at `path`, its metric and, with mmap, the mapping behind it."""
     name = os.fspath(path)
     reader = _format.Reader(name)
     if mmap:
@@ -148,14 +172,15 @@ def load(path: PathLike, *, mmap: bool = False, verify: bool = False) -> tuple[A
             raise reader.fail(f"file is {size} bytes, too short for the {_format.HEADER.size}-byte header", "header")
         buffer = np.memmap(name, dtype=np.uint8, mode="r")
         d, sections = _read_descriptor(reader, lambda offset, length: bytes(buffer[offset : offset + length]), size)
-        arrays = {s.spec.name: _format.section_array(buffer, s) for s in sections}
-        core, problem = _core.map_sections(_params(d), {key: d[key] for key in _LAYOUT_KEYS}, arrays)
+        spec = _metric(reader, d, sections, lambda s: bytes(_format.section_array(buffer, s).view(np.uint8)), metric)
+        arrays = {s.spec.name: _format.section_array(buffer, s) for s in _index_sections(sections)}
+        core, problem = _core.map_sections(_params(d, spec), {key: d[key] for key in _LAYOUT_KEYS}, arrays)
         if problem is not None:
             raise reader.fail(problem[1], problem[0])
-        mapped = MappedFile(name, sections, arrays)
+        mapped = MappedFile(name, _index_sections(sections), arrays)
         if verify:
             verify_core(core, mapped)
-        return core, mapped
+        return core, spec, mapped
     with open(name, "rb") as f:
         size = os.fstat(f.fileno()).st_size
 
@@ -170,18 +195,23 @@ def load(path: PathLike, *, mmap: bool = False, verify: bool = False) -> tuple[A
                 raise reader.fail("the file changed size while being read", section.spec.name)
 
         d, sections = _read_descriptor(reader, read, size)
-        return _fill_and_finish(reader, d, sections, fill), None
+        spec = _metric(reader, d, sections, lambda s: read(s.offset, s.spec.length), metric)
+        return _fill_and_finish(reader, d, sections, fill, spec), spec, None
 
 
-def from_bytes(data: bytes | bytearray | memoryview) -> Any:
+def from_bytes(data: bytes | bytearray | memoryview, metric: Any = None) -> tuple[Any, MetricSpec]:
     view = np.frombuffer(data, dtype=np.uint8)
     reader = _format.Reader(None)
-    d, sections = _read_descriptor(reader, lambda offset, length: bytes(view[offset : offset + length]), view.shape[0])
+
+    def read(offset: int, length: int) -> bytes:
+        return bytes(view[offset : offset + length])
 
     def fill(section: _format.Section, target: np.ndarray) -> None:
         target[:] = view[section.offset : section.offset + section.spec.length]
 
-    return _fill_and_finish(reader, d, sections, fill)
+    d, sections = _read_descriptor(reader, read, view.shape[0])
+    spec = _metric(reader, d, sections, lambda s: read(s.offset, s.spec.length), metric)
+    return _fill_and_finish(reader, d, sections, fill, spec), spec
 
 
 def verify_core(core: Any, mapped: MappedFile | None) -> None:

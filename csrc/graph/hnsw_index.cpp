@@ -43,20 +43,23 @@ bool same_node(const Neighbor& a, const Neighbor& b) { return a.id == b.id; }
 
 // Per-thread scratch for searching and inserting.
 struct HnswIndex::SearchContext {
-    explicit SearchContext(VisitedPool& pool) : visited(pool.take()) {}
+    SearchContext(VisitedPool& pool, std::size_t scratch_size)
+        : visited(pool.take()), query_scratch(scratch_size), other_scratch(scratch_size) {}
     VisitedPool::Lease visited;
     CandidatePool pool;
     std::vector<std::uint32_t> fresh;    // unvisited neighbours of the expanded node
     std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
+    std::vector<float> query_scratch;           // the prepared query (metrics that transform it)
+    std::vector<float> other_scratch;           // a prepared node during neighbour selection
 };
 
 HnswIndex::HnswIndex(const IndexParams& params)
     : params_(params),
-      space_(params.metric, params.dim, params.simd),
+      space_(params.metric, params.dim, params.simd, params.metric_params),
       level_scale_(1.0 / std::log(static_cast<double>(params.M))),
       ef_(params.ef),
       level_rng_(params.seed),
-      store_(params.dim, space_.uses_scale()),
+      store_(params.dim, space_.uses_row_scalar()),
       links_(params.M) {
     if (params.dim == 0) throw std::invalid_argument("dim must be positive");
     if (params.M < 2) throw std::invalid_argument("M must be at least 2");
@@ -105,7 +108,7 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
         if (non_finite)
             throw InvalidVectorError(std::string(what) + " must be finite: row " + std::to_string(i) +
                                      " holds NaN or infinity (or a value too large for float32)");
-        if (space_.uses_scale() && !nonzero)
+        if (space_.normalises() && !nonzero)
             throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) +
                                      " is a zero vector, which has no direction for the " +
                                      metric_name(params_.metric) + " metric");
@@ -116,6 +119,12 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
                                      short_number(space_.min_squared_norm()) + ", " +
                                      short_number(space_.max_squared_norm()) +
                                      "] where float32 distances stay exact; rescale the data");
+        // SNR divides by the variance: a constant vector has none. The
+        // relative threshold also catches constants that rounding disturbs.
+        constexpr double kMinRelativeVariance = 1e-12;
+        if (params_.metric == MetricKind::kSnr && !(space_.centred_squared_norm(row) > kMinRelativeVariance * norm2))
+            throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) +
+                                     " has zero variance (a constant vector), which the snr metric divides by");
     }
 }
 
@@ -153,7 +162,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
             const auto node = static_cast<std::uint32_t>(first + i);
             const float* v = vectors + i * params_.dim;
             const std::int64_t id = ids != nullptr ? ids[i] : outcome.first_auto_id + static_cast<std::int64_t>(i);
-            store_.set(node, v, space_.scale_of(v));
+            store_.set(node, v, space_.row_scalar(v));
             links_.init_node(node, draw_level());
             ids_[node] = id;
             slots_.insert(id, node);
@@ -171,7 +180,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
     run_workers(
         workers,
         [&](std::size_t) {
-            SearchContext ctx(visited_pool_);
+            SearchContext ctx(visited_pool_, space_.scratch_size());
             std::size_t i;
             while (queue.pop(&i)) {
                 insert(static_cast<std::uint32_t>(first + i), ctx);
@@ -183,10 +192,10 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
     return outcome;
 }
 
-std::uint32_t HnswIndex::greedy_descend(const float* query, float query_scale, std::uint32_t entry, int from_level,
+std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t entry, int from_level,
                                         int to_level) const {
     std::uint32_t current = entry;
-    float current_distance = distance_to(query, query_scale, current);
+    float current_distance = distance_to(query, current);
     for (int level = from_level; level > to_level; --level) {
         bool moved = true;
         while (moved) {
@@ -196,7 +205,7 @@ std::uint32_t HnswIndex::greedy_descend(const float* query, float query_scale, s
             for (std::uint32_t j = 1; j <= count; ++j) {
                 const std::uint32_t candidate = load_relaxed(list + j);
                 if (candidate >= count_) continue;  // only a damaged mapped file has such links
-                const float d = distance_to(query, query_scale, candidate);
+                const float d = distance_to(query, candidate);
                 if (d < current_distance) {
                     current_distance = d;
                     current = candidate;
@@ -208,14 +217,14 @@ std::uint32_t HnswIndex::greedy_descend(const float* query, float query_scale, s
     return current;
 }
 
-void HnswIndex::search_layer(const float* query, float query_scale, std::uint32_t entry, std::size_t ef, int level,
+void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
                              SearchContext& ctx) const {
     CandidatePool& pool = ctx.pool;
     VisitedSet& visited = *ctx.visited;
     pool.reset(ef);
     visited.reset(count_);
     visited.test_and_set(entry);
-    pool.insert(distance_to(query, query_scale, entry), entry);
+    pool.insert(distance_to(query, entry), entry);
     const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
     std::vector<std::uint32_t>& fresh = ctx.fresh;
     fresh.resize(max_links);
@@ -245,21 +254,23 @@ void HnswIndex::search_layer(const float* query, float query_scale, std::uint32_
             fresh[kept++] = neighbor;
         }
         for (std::size_t j = 0; j < kept; ++j) {
-            const float d = distance_to(query, query_scale, fresh[j]);
+            const float d = distance_to(query, fresh[j]);
             if (d < pool.bound()) pool.insert(d, fresh[j]);
         }
     }
 }
 
-void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const {
+void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count,
+                                 SearchContext& ctx) const {
     if (candidates.size() < max_count) return;
     std::vector<Neighbor> kept;
     kept.reserve(max_count);
     for (const Neighbor& candidate : candidates) {
         if (kept.size() >= max_count) break;
         bool diverse = true;
+        const Prepared from_candidate = prepare_node(candidate.id, ctx.other_scratch.data());
         for (const Neighbor& chosen : kept) {
-            if (distance_between(candidate.id, chosen.id) < candidate.distance) {
+            if (distance_to(from_candidate, chosen.id) < candidate.distance) {
                 diverse = false;
                 break;
             }
@@ -276,7 +287,8 @@ void HnswIndex::write_links(std::uint32_t node, int level, const std::vector<Nei
     for (std::size_t j = neighbors.size(); j < links_.max_links(level); ++j) store_relaxed(list + 1 + j, 0);
 }
 
-void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level) {
+void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level,
+                          SearchContext& ctx) {
     SpinLockGuard guard(links_.lock_flag(neighbor));
     std::uint32_t* list = links_.list(neighbor, level);
     const std::uint32_t count = load_relaxed(list);
@@ -292,18 +304,17 @@ void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float dist
     std::vector<Neighbor> candidates;
     candidates.reserve(count + 1);
     candidates.push_back({distance, node});
+    const Prepared from_neighbor = prepare_node(neighbor, ctx.query_scratch.data());
     for (std::uint32_t j = 1; j <= count; ++j) {
         const std::uint32_t other = load_relaxed(list + j);
-        candidates.push_back({distance_between(neighbor, other), other});
+        candidates.push_back({distance_to(from_neighbor, other), other});
     }
     std::sort(candidates.begin(), candidates.end(), closer_first);
-    select_neighbors(candidates, max_links);
+    select_neighbors(candidates, max_links, ctx);
     write_links(neighbor, level, candidates);
 }
 
 void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
-    const float* query = store_.row(node);
-    const float query_scale = store_.scale(node);
     const int node_level = links_.level(node);
 
     std::unique_lock<std::mutex> entry_lock(entry_mutex_, std::defer_lock);
@@ -318,7 +329,8 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
         if (node_level <= static_cast<int>(entry >> 32)) entry_lock.unlock();
     }
     const int top_level = static_cast<int>(entry >> 32);
-    std::uint32_t nearest = greedy_descend(query, query_scale, static_cast<std::uint32_t>(entry), top_level, node_level);
+    const Prepared query = prepare_node(node, ctx.query_scratch.data());
+    std::uint32_t nearest = greedy_descend(query, static_cast<std::uint32_t>(entry), top_level, node_level);
 
     // The node's own lists are written on every level first and the reverse
     // links only afterwards: a searcher that reaches the node on an upper
@@ -328,7 +340,7 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
     const int linked_top = std::min(node_level, top_level);
     chosen.resize(linked_top + 1);
     for (int level = linked_top; level >= 0; --level) {
-        search_layer(query, query_scale, nearest, params_.ef_construction, level, ctx);
+        search_layer(query, nearest, params_.ef_construction, level, ctx);
         std::vector<Neighbor>& candidates = chosen[level];
         candidates.clear();
         for (std::size_t j = 0; j < ctx.pool.size(); ++j) {
@@ -337,7 +349,7 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
         }
         if (candidates.empty()) continue;
         nearest = candidates.front().id;
-        select_neighbors(candidates, params_.M);
+        select_neighbors(candidates, params_.M, ctx);
         SpinLockGuard guard(links_.lock_flag(node));
         // A concurrent insert that started from this node may already have
         // linked to it here: keep those links in the running.
@@ -346,16 +358,16 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
         if (existing > 0) {
             for (std::uint32_t j = 1; j <= existing; ++j) {
                 const std::uint32_t other = load_relaxed(list + j);
-                candidates.push_back({distance_between(node, other), other});
+                candidates.push_back({distance_to(query, other), other});
             }
             std::sort(candidates.begin(), candidates.end(), closer_first);
             candidates.erase(std::unique(candidates.begin(), candidates.end(), same_node), candidates.end());
-            select_neighbors(candidates, links_.max_links(level));
+            select_neighbors(candidates, links_.max_links(level), ctx);
         }
         write_links(node, level, candidates);
     }
     for (int level = linked_top; level >= 0; --level)
-        for (const Neighbor& neighbor : chosen[level]) link_back(neighbor.id, node, neighbor.distance, level);
+        for (const Neighbor& neighbor : chosen[level]) link_back(neighbor.id, node, neighbor.distance, level, ctx);
     if (entry_lock.owns_lock()) entry_.store(pack_entry(node, node_level), std::memory_order_release);
 }
 
@@ -365,15 +377,15 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
     std::fill(out_distances, out_distances + k, kInfinity);
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     if (entry == kNoEntry) return;
-    const float query_scale = space_.scale_of(query);
-    const std::uint32_t start = greedy_descend(query, query_scale, static_cast<std::uint32_t>(entry),
-                                               static_cast<int>(entry >> 32), 0);
-    search_layer(query, query_scale, start, std::max(ef, k), 0, ctx);
+    const Prepared prepared = space_.prepare(query, Side::kSearch, ctx.query_scratch.data());
+    const std::uint32_t start =
+        greedy_descend(prepared, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
+    search_layer(prepared, start, std::max(ef, k), 0, ctx);
     const std::size_t found = std::min(k, ctx.pool.size());
     for (std::size_t j = 0; j < found; ++j) {
         const Neighbor hit = ctx.pool.at(j);
         out_ids[j] = ids_[hit.id];
-        out_distances[j] = hit.distance;
+        out_distances[j] = space_.finish(prepared, hit.distance);
     }
 }
 
@@ -385,7 +397,7 @@ void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::
     GrowthLock::Shared lock(growth_);
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {
-        SearchContext ctx(visited_pool_);
+        SearchContext ctx(visited_pool_, space_.scratch_size());
         std::size_t i;
         while (queue.pop(&i))
             search_one(queries + i * params_.dim, k, ef, ctx, out_ids + i * k, out_distances + i * k);

@@ -38,6 +38,7 @@ struct IndexParams {
     std::size_t ef = 64;
     std::uint64_t seed = 0;
     SimdLevel simd = SimdLevel::kScalar;
+    MetricParams metric_params;
 };
 
 // A vector the metric cannot use: NaN/inf anywhere, or a zero vector for a
@@ -76,7 +77,7 @@ struct SavedLayout {
 // Pointers to the sections of a saved index, in the file's layout.
 struct SavedSections {
     const float* vectors = nullptr;         // count x row_stride
-    const float* scales = nullptr;          // count (cosine only)
+    const float* row_scalars = nullptr;     // count (metrics with a row scalar)
     const std::int64_t* ids = nullptr;      // count
     const std::uint8_t* levels = nullptr;   // count
     const std::uint32_t* level0_links = nullptr;   // count x (1 + 2M)
@@ -172,13 +173,15 @@ private:
         return (static_cast<std::uint64_t>(level) << 32) | node;
     }
 
-    float distance_to(const float* query, float query_scale, std::uint32_t node) const {
-        return space_.distance(query, query_scale, store_.row(node), store_.scale(node));
+    float distance_to(const Prepared& query, std::uint32_t node) const {
+        return space_.distance(query, store_.row(node), store_.scalar(node));
     }
-    float distance_between(std::uint32_t a, std::uint32_t b) const {
-        return space_.distance(store_.row(a), store_.scale(a), store_.row(b), store_.scale(b));
+    Prepared prepare_node(std::uint32_t node, float* scratch) const {
+        return space_.prepare(store_.row(node), Side::kBuild, scratch);
     }
 
+    // The file section holding row scalars (see vsearch/FORMAT.md).
+    const char* row_scalar_section() const { return params_.metric == MetricKind::kSnr ? "means" : "scales"; }
     int draw_level();
     void validate_small_sections(const SavedLayout& layout);
     void start_serving(const SavedLayout& layout);
@@ -186,14 +189,12 @@ private:
     void validate_vectors() const;
     void reserve_for(std::size_t total);
     void insert(std::uint32_t node, SearchContext& ctx);
-    std::uint32_t greedy_descend(const float* query, float query_scale, std::uint32_t entry, int from_level,
-                                 int to_level) const;
-    void search_layer(const float* query, float query_scale, std::uint32_t entry, std::size_t ef, int level,
-                      SearchContext& ctx) const;
+    std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
+    void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
     // Algorithm 4 of the paper: keeps a candidate only if it is closer to the
     // base node than to every neighbour already kept. `candidates` sorted.
-    void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const;
-    void link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level);
+    void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count, SearchContext& ctx) const;
+    void link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level, SearchContext& ctx);
     void write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors);
     void search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx, std::int64_t* out_ids,
                     float* out_distances) const;

@@ -32,7 +32,7 @@ SavedLayout HnswIndex::layout() const {
 SavedSections HnswIndex::sections() const {
     SavedSections s;
     s.vectors = store_.rows_data();
-    s.scales = store_.with_scale() ? store_.scales_data() : nullptr;
+    s.row_scalars = store_.with_scalar() ? store_.scalars_data() : nullptr;
     s.ids = ids_.data();
     s.levels = links_.levels_data();
     s.level0_links = links_.level0_data();
@@ -63,7 +63,7 @@ std::unique_ptr<HnswIndex> HnswIndex::map_sections(const IndexParams& params, co
                                                    const SavedSections& sections) {
     if (layout.count > kMaxElements) throw FormatError("descriptor", "count exceeds the maximum index size");
     auto index = std::make_unique<HnswIndex>(params);
-    index->store_.borrow(layout.count, sections.vectors, sections.scales);
+    index->store_.borrow(layout.count, sections.vectors, sections.row_scalars);
     index->links_.borrow(layout.count, sections.level0_links, sections.upper_offsets, sections.levels,
                          sections.upper_links, layout.upper_blocks);
     index->ids_ = AlignedArray<std::int64_t>::borrow(sections.ids, layout.count);
@@ -160,9 +160,10 @@ void HnswIndex::validate_level0() const {
 }
 
 void HnswIndex::validate_vectors() const {
-    // Scales are derived data: a wrong one (with a correct checksum) would
-    // silently skew cosine distances, so they must match their rows.
-    constexpr double kScaleTolerance = 1e-6;
+    // Row scalars are derived data: a wrong one (with a correct checksum)
+    // would silently skew distances, so each must match its row (up to the
+    // rounding of another machine's kernels).
+    constexpr double kScalarTolerance = 1e-5;
     for (std::size_t node = 0; node < count_; ++node) {
         const float* row = store_.row(node);
         try {
@@ -170,11 +171,14 @@ void HnswIndex::validate_vectors() const {
         } catch (const InvalidVectorError& e) {
             throw FormatError("vectors", "row " + at(node) + ": " + e.what());
         }
-        if (space_.uses_scale()) {
-            const double expected = space_.scale_of(row);
-            if (!(std::abs(store_.scale(node) - expected) <= kScaleTolerance * expected))
-                throw FormatError("scales", "row " + at(node) + " has a scale that does not match its vector");
-        }
+        if (!space_.uses_row_scalar()) continue;
+        const double expected = space_.row_scalar(row);
+        // SNR's scalar is a mean, which may be ~0: measure it against the row's size.
+        const double size = params_.metric == MetricKind::kSnr
+                                ? std::sqrt(space_.squared_norm(row) / static_cast<double>(params_.dim))
+                                : std::abs(expected);
+        if (!(std::abs(store_.scalar(node) - expected) <= kScalarTolerance * size))
+            throw FormatError(row_scalar_section(), "row " + at(node) + " has a value that does not match its vector");
     }
 }
 

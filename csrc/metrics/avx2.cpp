@@ -59,9 +59,33 @@ float dot_avx2(const float* a, const float* b, std::size_t n) {
     return sum;
 }
 
+float l2sq_shifted_avx2(const float* a, const float* b, float shift, std::size_t n) {
+    const __m256 s = _mm256_set1_ps(shift);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 2 * kWidth <= n; i += 2 * kWidth) {
+        const __m256 d0 = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)), s);
+        const __m256 d1 =
+            _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i + kWidth), _mm256_loadu_ps(b + i + kWidth)), s);
+        acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+        acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+    }
+    if (i + kWidth <= n) {
+        const __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)), s);
+        acc0 = _mm256_fmadd_ps(d, d, acc0);
+        i += kWidth;
+    }
+    float sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) {
+        const float d = a[i] - b[i] - shift;
+        sum += d * d;
+    }
+    return sum;
+}
+
 }  // namespace
 
-KernelTable avx2_kernels() { return {SimdLevel::kAvx2, &l2sq_avx2, &dot_avx2}; }
+KernelTable avx2_kernels() { return {SimdLevel::kAvx2, &l2sq_avx2, &dot_avx2, &l2sq_shifted_avx2}; }
 
 }  // namespace vsearch
 

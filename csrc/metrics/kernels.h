@@ -14,11 +14,13 @@ namespace vsearch {
 enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 using PairKernel = float (*)(const float* a, const float* b, std::size_t n);
+using ShiftedKernel = float (*)(const float* a, const float* b, float shift, std::size_t n);
 
 struct KernelTable {
     SimdLevel level;
-    PairKernel l2sq;  // sum (a_i - b_i)^2
-    PairKernel dot;   // sum a_i * b_i
+    PairKernel l2sq;             // sum (a_i - b_i)^2
+    PairKernel dot;              // sum a_i * b_i
+    ShiftedKernel l2sq_shifted;  // sum (a_i - b_i - shift)^2: squared L2 of mean-centred vectors (SNR)
 };
 
 KernelTable scalar_kernels();

@@ -34,8 +34,24 @@ float dot_scalar(const float* a, const float* b, std::size_t n) {
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+float l2sq_shifted_scalar(const float* a, const float* b, float shift, std::size_t n) {
+    float acc[kLanes] = {0.f, 0.f, 0.f, 0.f};
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (std::size_t j = 0; j < kLanes; ++j) {
+            const float d = a[i + j] - b[i + j] - shift;
+            acc[j] += d * d;
+        }
+    }
+    for (; i < n; ++i) {
+        const float d = a[i] - b[i] - shift;
+        acc[0] += d * d;
+    }
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 }  // namespace
 
-KernelTable scalar_kernels() { return {SimdLevel::kScalar, &l2sq_scalar, &dot_scalar}; }
+KernelTable scalar_kernels() { return {SimdLevel::kScalar, &l2sq_scalar, &dot_scalar, &l2sq_shifted_scalar}; }
 
 }  // namespace vsearch

@@ -1,64 +1,118 @@
 // A metric bound to a dimension and a kernel table: the one place that turns
 // kernel outputs into the distances users see (smaller is closer).
+//
+// Stored rows always hold the vectors exactly as added, plus one scalar per
+// row that the metric derives from them (row_scalar). A vector used as the
+// query of a distance is first prepared (prepare): normalised, centred or
+// transformed as the metric needs, once, not per distance.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
 namespace vsearch {
 
-enum class MetricKind { kL2, kInnerProduct, kCosine };
+enum class MetricKind { kL2, kInnerProduct, kCosine, kSnr, kGssf, kCustom };
 
 // Throws std::invalid_argument for an unknown name.
 MetricKind metric_from_name(const std::string& name);
 std::string metric_name(MetricKind kind);
 
+// A user-compiled distance (a numba cfunc): float32(float32*, float32*, intp).
+using CustomKernel = float (*)(const float* a, const float* b, std::intptr_t n);
+
+// What some metrics need beyond their name.
+struct MetricParams {
+    // GSSF: S(x, y) = x^T A y for unit x, y with A = diag(diagonal) + blockdiag(blocks),
+    // blocks of block_size x block_size (row-major, dim / block_size of them).
+    std::vector<float> gssf_diagonal;
+    std::vector<float> gssf_blocks;
+    std::size_t gssf_block_size = 0;
+    CustomKernel custom = nullptr;
+};
+
+// Why a vector is prepared: as a search query, or as a node of the graph
+// being built (GSSF builds with the symmetric part of A).
+enum class Side { kSearch, kBuild };
+
+struct Prepared {
+    const float* vector;  // what the kernel reads: the input or a transform of it in scratch
+    float scalar;         // cosine: 1/|q|; SNR: mean(q)
+    float factor;         // SNR: 1/|q - mean(q)|^2, applied to finished distances
+};
+
 class Space {
 public:
-    Space(MetricKind kind, std::size_t dim, SimdLevel level)
-        : kind_(kind), dim_(dim), kernels_(kernels_for(level)) {}
+    // Throws std::invalid_argument for inconsistent parameters.
+    Space(MetricKind kind, std::size_t dim, SimdLevel level, const MetricParams& params = {});
 
     MetricKind kind() const { return kind_; }
     std::size_t dim() const { return dim_; }
     SimdLevel level() const { return kernels_.level; }
+    const MetricParams& params() const { return params_; }
 
-    // Cosine keeps the user's vector and a per-vector scale (1/|x|), so that
-    // get() returns exactly what was added; other metrics need no scale.
-    bool uses_scale() const { return kind_ == MetricKind::kCosine; }
-    float scale_of(const float* v) const {
-        if (!uses_scale()) return 1.0f;
-        return static_cast<float>(1.0 / std::sqrt(squared_norm(v)));
+    // The per-row scalar: 1/|x| for cosine and GSSF, mean(x) for SNR.
+    bool uses_row_scalar() const {
+        return kind_ == MetricKind::kCosine || kind_ == MetricKind::kGssf || kind_ == MetricKind::kSnr;
     }
+    float row_scalar(const float* v) const;
 
-    // With the SIMD kernel: fast, and exact enough for every vector that
-    // passes the range check below (float32 overflows only above it).
-    double squared_norm(const float* v) const { return static_cast<double>(kernels_.dot(v, v, dim_)); }
+    // Floats of scratch prepare() may write (0 when it never transforms).
+    std::size_t scratch_size() const { return kind_ == MetricKind::kGssf ? dim_ : 0; }
+    Prepared prepare(const float* v, Side side, float* scratch) const;
 
-    // Vectors outside this range of squared norms make float32 distances
-    // overflow (|x - y|^2 <= 2|x|^2 + 2|y|^2 must stay finite) or, for cosine,
-    // lose their direction to underflow.
-    double max_squared_norm() const { return kMaxSquaredNorm; }
-    double min_squared_norm() const { return uses_scale() ? kMinCosineSquaredNorm : 0.0; }
-
-    float distance(const float* a, float a_scale, const float* b, float b_scale) const {
+    // Distance from a prepared vector to a stored row. For SNR this is the
+    // squared L2 of the centred vectors: finish() divides by |q~|^2, which
+    // does not change the ranking, so the graph works on it directly.
+    float distance(const Prepared& q, const float* row, float row_scalar) const {
         switch (kind_) {
-            case MetricKind::kL2: return kernels_.l2sq(a, b, dim_);
-            case MetricKind::kInnerProduct: return 1.0f - kernels_.dot(a, b, dim_);
-            case MetricKind::kCosine: return 1.0f - kernels_.dot(a, b, dim_) * a_scale * b_scale;
+            case MetricKind::kL2: return kernels_.l2sq(q.vector, row, dim_);
+            case MetricKind::kInnerProduct: return 1.0f - kernels_.dot(q.vector, row, dim_);
+            case MetricKind::kCosine: return 1.0f - kernels_.dot(q.vector, row, dim_) * q.scalar * row_scalar;
+            case MetricKind::kSnr: return kernels_.l2sq_shifted(q.vector, row, q.scalar - row_scalar, dim_);
+            case MetricKind::kGssf: return 1.0f - kernels_.dot(q.vector, row, dim_) * row_scalar;
+            case MetricKind::kCustom: return params_.custom(q.vector, row, static_cast<std::intptr_t>(dim_));
         }
         return 0.0f;
     }
+    float finish(const Prepared& q, float distance) const {
+        return kind_ == MetricKind::kSnr ? distance * q.factor : distance;
+    }
+
+    // One-off distance between two raw vectors (tests, reference checks).
+    float pair_distance(const float* a, const float* b) const;
+
+    // Squared norm with the SIMD kernel: exact enough for every vector that
+    // passes the range checks (float32 overflows only above them).
+    double squared_norm(const float* v) const { return static_cast<double>(kernels_.dot(v, v, dim_)); }
+    // Squared norm of v - mean(v) (SNR's variance times dim).
+    double centred_squared_norm(const float* v) const;
+
+    // Vectors outside this range of squared norms make float32 distances
+    // overflow (|x - y|^2 <= 2|x|^2 + 2|y|^2 must stay finite) or, for the
+    // metrics that normalise, lose their direction to underflow.
+    double max_squared_norm() const { return kMaxSquaredNorm; }
+    double min_squared_norm() const { return normalises() ? kMinNormalisedSquaredNorm : 0.0; }
+    bool normalises() const { return kind_ == MetricKind::kCosine || kind_ == MetricKind::kGssf; }
 
 private:
     static constexpr double kMaxSquaredNorm = 3.4028234663852886e38 / 4;  // FLT_MAX / 4
-    static constexpr double kMinCosineSquaredNorm = 1e-30;
+    static constexpr double kMinNormalisedSquaredNorm = 1e-30;
+
+    // y = diag(d) x + blockdiag(B) x, blocks row-major.
+    void gssf_transform(const float* x, float inverse_norm, const std::vector<float>& blocks, float* y) const;
 
     MetricKind kind_;
     std::size_t dim_;
     const KernelTable& kernels_;
+    MetricParams params_;
+    std::vector<float> gssf_blocks_transposed_;  // A^T's blocks: search queries
+    std::vector<float> gssf_blocks_symmetric_;   // (A + A^T)/2's blocks: building
 };
 
 }  // namespace vsearch

@@ -31,9 +31,16 @@ std::size_t row_count(const FloatRows& rows, std::size_t dim, const char* what) 
     return static_cast<std::size_t>(rows.shape(0));
 }
 
-std::unique_ptr<HnswIndex> make_index(std::size_t dim, const std::string& metric, std::size_t M,
-                                      std::size_t ef_construction, std::size_t ef, std::uint64_t seed,
-                                      const std::optional<std::string>& simd) {
+using Floats = py::array_t<float, py::array::c_style>;
+
+// Everything that defines an index, from Python values. A custom metric comes
+// as the address of a compiled function (numba cfunc), which the caller keeps
+// alive for as long as the index.
+vsearch::IndexParams make_params(std::size_t dim, const std::string& metric, std::size_t M,
+                                 std::size_t ef_construction, std::size_t ef, std::uint64_t seed,
+                                 const std::optional<Floats>& gssf_diagonal, const std::optional<Floats>& gssf_blocks,
+                                 std::size_t gssf_block_size, std::uintptr_t custom_address,
+                                 const std::optional<std::string>& simd) {
     vsearch::IndexParams params;
     params.dim = dim;
     params.metric = vsearch::metric_from_name(metric);
@@ -42,7 +49,12 @@ std::unique_ptr<HnswIndex> make_index(std::size_t dim, const std::string& metric
     params.ef = ef;
     params.seed = seed;
     params.simd = simd ? vsearch::level_from_name(*simd) : vsearch::active_level();
-    return std::make_unique<HnswIndex>(params);
+    if (gssf_diagonal) params.metric_params.gssf_diagonal.assign(gssf_diagonal->data(), gssf_diagonal->data() + gssf_diagonal->size());
+    if (gssf_blocks) params.metric_params.gssf_blocks.assign(gssf_blocks->data(), gssf_blocks->data() + gssf_blocks->size());
+    params.metric_params.gssf_block_size = gssf_block_size;
+    params.metric_params.custom = reinterpret_cast<vsearch::CustomKernel>(custom_address);
+    vsearch::Space check(params.metric, dim, params.simd, params.metric_params);  // throws for bad parameters
+    return params;
 }
 
 py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<IdArray>& ids, std::size_t threads,
@@ -111,13 +123,12 @@ py::dict stats(const HnswIndex& index) {
     return d;
 }
 
-float kernel_distance(const std::string& metric, const py::array_t<float, py::array::c_style>& a,
-                      const py::array_t<float, py::array::c_style>& b, const std::string& simd) {
-    if (a.ndim() != 1 || b.ndim() != 1 || a.shape(0) != b.shape(0))
-        throw std::invalid_argument("a and b must be 1-D arrays of the same length");
-    const auto dim = static_cast<std::size_t>(a.shape(0));
-    const vsearch::Space space(vsearch::metric_from_name(metric), dim, vsearch::level_from_name(simd));
-    return space.distance(a.data(), space.scale_of(a.data()), b.data(), space.scale_of(b.data()));
+float kernel_distance(const vsearch::IndexParams& params, const Floats& a, const Floats& b) {
+    if (a.ndim() != 1 || b.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != params.dim ||
+        static_cast<std::size_t>(b.shape(0)) != params.dim)
+        throw std::invalid_argument("a and b must be 1-D arrays of length dim");
+    const vsearch::Space space(params.metric, params.dim, params.simd, params.metric_params);
+    return space.pair_distance(a.data(), b.data());
 }
 
 std::vector<std::string> supported_level_names() {
@@ -152,7 +163,9 @@ py::dict section_views(const HnswIndex& index, const vsearch::SavedLayout& layou
     };
     py::dict views;
     views["vectors"] = view(s.vectors, {n, static_cast<py::ssize_t>(index.row_stride())});
-    if (index.params().metric == vsearch::MetricKind::kCosine) views["scales"] = view(s.scales, {n});
+    if (index.params().metric == vsearch::MetricKind::kSnr) views["means"] = view(s.row_scalars, {n});
+    else if (index.params().metric == vsearch::MetricKind::kCosine || index.params().metric == vsearch::MetricKind::kGssf)
+        views["scales"] = view(s.row_scalars, {n});
     views["ids"] = view(s.ids, {n});
     views["levels"] = view(s.levels, {n});
     views["level0_links"] = view(s.level0_links, {n, 1 + 2 * M});
@@ -185,19 +198,6 @@ const T* section_pointer(const py::dict& sections, const char* name, std::size_t
     return array.data();
 }
 
-vsearch::IndexParams saved_params(std::size_t dim, const std::string& metric, std::size_t M,
-                                  std::size_t ef_construction, std::size_t ef, std::uint64_t seed) {
-    vsearch::IndexParams params;
-    params.dim = dim;
-    params.metric = vsearch::metric_from_name(metric);
-    params.M = M;
-    params.ef_construction = ef_construction;
-    params.ef = ef;
-    params.seed = seed;
-    params.simd = vsearch::active_level();
-    return params;
-}
-
 vsearch::SavedLayout saved_layout(const py::dict& layout) {
     vsearch::SavedLayout saved;
     saved.count = layout["count"].cast<std::size_t>();
@@ -228,7 +228,10 @@ py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layou
     const std::size_t M = params.M;
     vsearch::SavedSections s;
     s.vectors = section_pointer<float>(sections, "vectors", n * vsearch::VectorStore::padded_stride(params.dim));
-    s.scales = section_pointer<float>(sections, "scales", params.metric == vsearch::MetricKind::kCosine ? n : 0);
+    const bool snr = params.metric == vsearch::MetricKind::kSnr;
+    const bool scaled = params.metric == vsearch::MetricKind::kCosine || params.metric == vsearch::MetricKind::kGssf;
+    s.row_scalars = snr ? section_pointer<float>(sections, "means", n)
+                        : section_pointer<float>(sections, "scales", scaled ? n : 0);
     s.ids = section_pointer<std::int64_t>(sections, "ids", n);
     s.levels = section_pointer<std::uint8_t>(sections, "levels", n);
     s.level0_links = section_pointer<std::uint32_t>(sections, "level0_links", n * (1 + 2 * M));
@@ -247,8 +250,23 @@ py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layou
 PYBIND11_MODULE(_core, m) {
     m.doc() = "vsearch native core (HNSW graph, SIMD kernels). Use the vsearch package, not this module.";
 
-    m.def("distance", &kernel_distance, py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
-          "Distance between two vectors with the kernel of one SIMD level (for tests).");
+    py::class_<vsearch::IndexParams>(m, "IndexParams");
+    m.def("make_params", &make_params, py::arg("dim"), py::arg("metric"), py::arg("M") = 16,
+          py::arg("ef_construction") = 200, py::arg("ef") = 64, py::arg("seed") = 0,
+          py::arg("gssf_diagonal") = py::none(), py::arg("gssf_blocks") = py::none(), py::arg("gssf_block_size") = 0,
+          py::arg("custom_address") = 0, py::arg("simd") = py::none());
+    m.def("distance", &kernel_distance, py::arg("params"), py::arg("a"), py::arg("b"),
+          "Distance between two vectors as an index with these parameters computes it (for tests).");
+    m.def(
+        "distance",
+        [](const std::string& metric, const Floats& a, const Floats& b, const std::string& simd) {
+            if (a.ndim() != 1) throw std::invalid_argument("a must be a 1-D array");
+            return kernel_distance(make_params(static_cast<std::size_t>(a.shape(0)), metric, 16, 200, 64, 0,
+                                               std::nullopt, std::nullopt, 0, 0, simd),
+                                   a, b);
+        },
+        py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
+        "Distance with the kernel of one SIMD level, for metrics that need no parameters (for tests).");
     m.def("supported_simd_levels", &supported_level_names);
     m.def("crc32c", &crc32c_of, py::arg("data"), py::arg("value") = 0,
           "CRC-32C of a buffer, continuing from `value`.");
@@ -258,16 +276,12 @@ PYBIND11_MODULE(_core, m) {
               return HnswIndex::allocate_restore(params, saved_layout(layout));
           },
           py::arg("params"), py::arg("layout"));
-    m.def("saved_params", &saved_params, py::arg("dim"), py::arg("metric"), py::arg("M"),
-          py::arg("ef_construction"), py::arg("ef"), py::arg("seed"));
-    py::class_<vsearch::IndexParams>(m, "IndexParams");
     m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
     m.attr("MAX_ELEMENTS") = HnswIndex::kMaxElements;
     py::register_exception<vsearch::InvalidVectorError>(m, "InvalidVectorError", PyExc_ValueError);
 
     py::class_<HnswIndex>(m, "HnswIndex", py::dynamic_attr())
-        .def(py::init(&make_index), py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"),
-             py::arg("ef"), py::arg("seed"), py::arg("simd") = py::none())
+        .def(py::init<const vsearch::IndexParams&>(), py::arg("params"))
         .def("add", &add, py::arg("vectors"), py::arg("ids"), py::arg("threads"), py::arg("progress") = py::none())
         .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"))
         .def("get", &get, py::arg("ids"))

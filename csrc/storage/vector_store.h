@@ -1,5 +1,5 @@
 // Float32 rows, each starting on a cache line, plus one float per row that
-// the metric may use (cosine keeps 1/|x| there). Grows by explicit reserve;
+// the metric derives from it (Space::row_scalar). Grows by explicit reserve;
 // callers serialise growth against readers.
 #pragma once
 
@@ -12,8 +12,8 @@ namespace vsearch {
 
 class VectorStore {
 public:
-    VectorStore(std::size_t dim, bool with_scale)
-        : dim_(dim), stride_(padded_stride(dim)), with_scale_(with_scale) {}
+    VectorStore(std::size_t dim, bool with_scalar)
+        : dim_(dim), stride_(padded_stride(dim)), with_scalar_(with_scalar) {}
 
     // Floats per stored row: rows start on cache lines.
     static std::size_t padded_stride(std::size_t dim) {
@@ -27,51 +27,51 @@ public:
     void reserve(std::size_t capacity, std::size_t used) {
         if (capacity <= capacity_) return;
         AlignedArray<float> rows = rows_.grown(capacity * stride_, used * stride_);
-        AlignedArray<float> scales = with_scale_ ? scales_.grown(capacity, used) : AlignedArray<float>();
+        AlignedArray<float> scalars = with_scalar_ ? scalars_.grown(capacity, used) : AlignedArray<float>();
         rows_.swap(rows);
-        scales_.swap(scales);
+        scalars_.swap(scalars);
         capacity_ = capacity;
     }
 
-    void set(std::size_t slot, const float* v, float scale) {
+    void set(std::size_t slot, const float* v, float scalar) {
         float* row = rows_.data() + slot * stride_;
         std::memcpy(row, v, dim_ * sizeof(float));
         std::memset(row + dim_, 0, (stride_ - dim_) * sizeof(float));
-        if (with_scale_) scales_[slot] = scale;
+        if (with_scalar_) scalars_[slot] = scalar;
     }
 
-    // Views of saved rows (and scales) for `count` vectors; the caller keeps
+    // Views of saved rows (and per-row scalars) for `count` vectors; the caller keeps
     // the memory alive.
-    void borrow(std::size_t count, const float* rows, const float* scales) {
+    void borrow(std::size_t count, const float* rows, const float* scalars) {
         rows_ = AlignedArray<float>::borrow(rows, count * stride_);
-        scales_ = with_scale_ ? AlignedArray<float>::borrow(scales, count) : AlignedArray<float>();
+        scalars_ = with_scalar_ ? AlignedArray<float>::borrow(scalars, count) : AlignedArray<float>();
         capacity_ = count;
     }
     std::size_t stride() const { return stride_; }
-    bool with_scale() const { return with_scale_; }
+    bool with_scalar() const { return with_scalar_; }
     const float* rows_data() const { return rows_.data(); }
-    const float* scales_data() const { return scales_.data(); }
+    const float* scalars_data() const { return scalars_.data(); }
 
     const float* row(std::size_t slot) const { return rows_.data() + slot * stride_; }
-    float scale(std::size_t slot) const { return with_scale_ ? scales_[slot] : 1.0f; }
+    float scalar(std::size_t slot) const { return with_scalar_ ? scalars_[slot] : 1.0f; }
     std::size_t row_bytes() const { return stride_ * sizeof(float); }
 
-    // Asks the cache for the first `max_bytes` of a row (and its scale).
+    // Asks the cache for the first `max_bytes` of a row (and its scalar).
     void prefetch(std::size_t slot, std::size_t max_bytes) const {
         const char* row = reinterpret_cast<const char*>(this->row(slot));
         const std::size_t bytes = row_bytes() < max_bytes ? row_bytes() : max_bytes;
         for (std::size_t offset = 0; offset < bytes; offset += kCacheLine) __builtin_prefetch(row + offset);
-        if (with_scale_) __builtin_prefetch(scales_.data() + slot);
+        if (with_scalar_) __builtin_prefetch(scalars_.data() + slot);
     }
-    std::size_t bytes() const { return rows_.bytes() + scales_.bytes(); }
+    std::size_t bytes() const { return rows_.bytes() + scalars_.bytes(); }
 
 private:
     std::size_t dim_;
     std::size_t stride_;
-    bool with_scale_;
+    bool with_scalar_;
     std::size_t capacity_ = 0;
     AlignedArray<float> rows_;
-    AlignedArray<float> scales_;
+    AlignedArray<float> scalars_;
 };
 
 }  // namespace vsearch

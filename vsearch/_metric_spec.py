@@ -1,0 +1,93 @@
+"""Which metric an index uses and what it needs: native parameters, descriptor
+entries and extra file sections. Keeps metric knowledge out of Index and the
+file code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import METRICS
+from .custom import CustomMetric
+from .errors import InvalidParameterError, UnknownMetricError
+from .gssf import GSSF
+
+GSSF_SECTION = "gssf_weights"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str                               # the native metric: l2, ip, cosine, snr, gssf or custom
+    model: GSSF | CustomMetric | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.model.name if isinstance(self.model, CustomMetric) else self.name
+
+    def native_args(self) -> dict[str, Any]:
+        if isinstance(self.model, GSSF):
+            return {
+                "gssf_diagonal": self.model.diagonal,
+                "gssf_blocks": self.model.blocks.ravel(),
+                "gssf_block_size": self.model.block_size,
+            }
+        if isinstance(self.model, CustomMetric):
+            return {"custom_address": self.model.address}
+        return {}
+
+    def descriptor_params(self) -> dict[str, Any]:
+        if isinstance(self.model, GSSF):
+            return {"block_size": self.model.block_size}
+        if isinstance(self.model, CustomMetric):
+            return {"name": self.model.name}
+        return {}
+
+    def extra_sections(self) -> dict[str, np.ndarray]:
+        return {GSSF_SECTION: self.model.weights()} if isinstance(self.model, GSSF) else {}
+
+
+def resolve(dim: int, metric: Any, metric_params: Any = None) -> MetricSpec:
+    """The spec for Index(dim, metric=..., metric_params=...)."""
+    if isinstance(metric, GSSF) or (metric == "gssf" and isinstance(metric_params, GSSF)):
+        model = metric if isinstance(metric, GSSF) else metric_params
+        if model.dim != dim:
+            raise InvalidParameterError(f"the GSSF model has dim {model.dim}; the index has dim {dim}")
+        return MetricSpec("gssf", model)
+    if metric == "gssf":
+        raise InvalidParameterError("metric='gssf' needs its learned parameters: metric_params=vsearch.GSSF(...)")
+    if isinstance(metric, CustomMetric):
+        return MetricSpec("custom", metric)
+    if callable(metric):
+        return MetricSpec("custom", CustomMetric(metric))  # raises a clear error for a non-cfunc
+    if not isinstance(metric, str) or metric not in METRICS:
+        raise UnknownMetricError(
+            f"metric must be one of {', '.join(repr(m) for m in METRICS)}, a vsearch.GSSF model or a "
+            f"vsearch.CustomMetric; got {metric!r}"
+        )
+    if metric_params is not None:
+        raise InvalidParameterError(f"metric {metric!r} takes no metric_params; got {metric_params!r}")
+    return MetricSpec(metric)
+
+
+def from_file(descriptor: dict[str, Any], gssf_weights: np.ndarray | None, metric: Any) -> MetricSpec:
+    """The spec of a saved index. A custom metric cannot be saved as code, so
+    the caller passes it again (`metric`), checked against the saved name."""
+    name, params = descriptor["metric"], descriptor["metric_params"]
+    if name == "gssf":
+        return MetricSpec("gssf", GSSF.from_weights(descriptor["dim"], params["block_size"], gssf_weights))
+    if name == "custom":
+        if not isinstance(metric, CustomMetric):
+            raise InvalidParameterError(
+                f"this index uses the custom metric {params['name']!r}: pass it again, "
+                f"vsearch.load(path, metric=<the CustomMetric named {params['name']!r}>)"
+            )
+        if metric.name != params["name"]:
+            raise InvalidParameterError(
+                f"this index was saved with the custom metric {params['name']!r}, not {metric.name!r}"
+            )
+        return MetricSpec("custom", metric)
+    if metric is not None and metric != name:
+        raise InvalidParameterError(f"this index uses the metric {name!r}; got metric={metric!r}")
+    return MetricSpec(name)
