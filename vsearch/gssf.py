@@ -192,7 +192,7 @@ class GSSF:
         diagonal, blocks = self.diagonal.astype(np.float64), self.blocks.astype(np.float64)
         best = (self._validation_recall(diagonal, blocks, x[train], y[train], x[val], y[val]), diagonal, blocks)
         history = TrainingHistory(initial_validation_recall=best[0])
-        moments = [np.zeros_like(diagonal), np.zeros_like(blocks), np.zeros_like(diagonal), np.zeros_like(blocks)]
+        moments = [np.zeros_like(diagonal), np.zeros_like(diagonal), np.zeros_like(blocks), np.zeros_like(blocks)]
         step, stale = 0, 0
         if progress is None:
             progress = sys.stderr.isatty()
