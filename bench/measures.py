@@ -1,0 +1,233 @@
+"""The measures of the harness: pure functions of arrays, no engines, no I/O.
+
+Conventions shared by every function:
+
+* ``found`` is an int array (Q, k) of base ids, best first; ``-1`` marks a
+  missing result (an engine that found fewer than k).
+* Distances are "smaller is closer" (see bench.distances); missing ones are ``inf``.
+* A score averaged over queries skips the queries for which it is undefined
+  (a class with no base vector, an empty relevant list) and says so in its
+  docstring; with no defined query at all the score is ``nan``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+# Recall tolerance (ann-benchmarks' convention, made relative as in ../shared/data/README.md):
+# a returned id is a true neighbour if its exact distance is at most the k-th exact distance
+# plus RECALL_RTOL * |that distance| + RECALL_ATOL. Ties at rank k are therefore all correct.
+RECALL_RTOL = 1e-5
+RECALL_ATOL = 1e-6
+
+# Iceberg's metric rule: inner product if DBI_E >= DBI_C and CV <= NORM_CV_IP_MAX, else Euclidean.
+NORM_CV_IP_MAX = 0.1
+# Metric families, to compare the rule's suggestion with the metric that scored best.
+METRIC_FAMILY = {"l2": "euclidean", "snr": "euclidean", "ip": "inner product", "cosine": "inner product",
+                 "gssf": "inner product"}
+
+
+# ----------------------------------------------------------------------------- neighbour quality
+def recall_at_k(found_dist: np.ndarray, gt_dist: np.ndarray, k: int) -> float:
+    """Distance-tolerant recall@k (ann-benchmarks): mean over queries of
+    ``#{j < k : found_dist[i, j] <= gt_dist[i, k-1] + tol} / k``.
+
+    ``found_dist`` holds the exact distances of the returned ids (``inf`` for
+    missing or repeated ones, see bench.distances.rowwise); ``gt_dist`` the
+    exact ascending distances of the true top-k (or deeper).
+    """
+    if gt_dist.shape[1] < k or found_dist.shape[1] < k:
+        raise ValueError(f"need at least k={k} columns; got found {found_dist.shape}, ground truth {gt_dist.shape}")
+    kth = gt_dist[:, k - 1]
+    threshold = kth + RECALL_RTOL * np.abs(kth) + RECALL_ATOL
+    hits = (found_dist[:, :k] <= threshold[:, None]).sum(1)
+    return float(hits.mean() / k)
+
+
+def overlap_at_k(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Mean fraction of ids shared by the first k of two id lists (ignores -1)."""
+    total = 0
+    for row_a, row_b in zip(a[:, :k], b[:, :k]):
+        total += len(set(row_a[row_a >= 0].tolist()) & set(row_b[row_b >= 0].tolist()))
+    return total / (len(a) * k) if len(a) else math.nan
+
+
+# ----------------------------------------------------------------------------- task measures
+def class_sizes(base_labels: np.ndarray) -> dict[int, int]:
+    """Number of base vectors per label."""
+    values, counts = np.unique(base_labels, return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
+
+
+def label_recall_at_k(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray, k: int) -> float:
+    """Iceberg's label recall@K: mean over queries of
+    ``#{j < K : label(found[i, j]) == label(query i)} / min(K, size of that class in the base)``.
+
+    Queries whose class has no base vector are skipped (the denominator would be 0).
+    With K no larger than any class this is precision@K.
+    """
+    sizes = class_sizes(base_labels)
+    scores = []
+    for row, y in zip(found[:, :k], query_labels):
+        denominator = min(k, sizes.get(int(y), 0))
+        if denominator == 0:
+            continue
+        row = row[row >= 0]
+        scores.append(int((base_labels[row] == y).sum()) / denominator)
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def knn_vote(labels_in_rank_order: np.ndarray) -> int | None:
+    """Majority label among neighbours; a tie goes to the tied label that appears first
+    (i.e. whose nearest member is nearest). None for no neighbours."""
+    if len(labels_in_rank_order) == 0:
+        return None
+    values, first, counts = np.unique(labels_in_rank_order, return_index=True, return_counts=True)
+    tied = counts == counts.max()
+    return int(values[tied][np.argmin(first[tied])])
+
+
+def knn_accuracy(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray, k: int) -> float:
+    """Majority-vote kNN accuracy@k: fraction of queries whose label wins the vote of the
+    first k found neighbours (ties: see knn_vote; a query with no neighbour is wrong)."""
+    if len(query_labels) == 0:
+        return math.nan
+    correct = 0
+    for row, y in zip(found[:, :k], query_labels):
+        row = row[row >= 0]
+        correct += int(knn_vote(base_labels[row]) == int(y))
+    return correct / len(query_labels)
+
+
+def hit_at_k(found: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> float:
+    """hit@K (HR@K): fraction of queries with at least one relevant id among the first K.
+    Queries with an empty relevant list are skipped."""
+    hits = [bool(np.isin(row[:k], rel).any()) for row, rel in zip(found, relevant) if len(rel)]
+    return float(np.mean(hits)) if hits else math.nan
+
+
+def relevant_recall_at_k(found: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> float:
+    """Recall@K against a relevant-id list (e.g. held-out items): mean over queries of
+    ``#(first K found ∩ relevant) / #relevant``. Queries with no relevant id are skipped."""
+    scores = [len(set(row[:k].tolist()) & set(np.asarray(rel).tolist())) / len(rel)
+              for row, rel in zip(found, relevant) if len(rel)]
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def drop_excluded(found: np.ndarray, exclude: Sequence[np.ndarray], keep: int) -> np.ndarray:
+    """Removes each query's excluded ids (e.g. items a user has seen) and -1s from its
+    result, keeps the first ``keep``, pads with -1: (Q, keep)."""
+    out = np.full((len(found), keep), -1, dtype=np.int64)
+    for i, (row, ex) in enumerate(zip(found, exclude)):
+        row = row[(row >= 0) & ~np.isin(row, ex)][:keep]
+        out[i, : len(row)] = row
+    return out
+
+
+def task_loss(exact_score: float, ann_score: float) -> float:
+    """Iceberg's task loss: task score under exact search minus task score of the ANN result
+    (positive: the approximation cost task quality; negative: it happened to help)."""
+    return exact_score - ann_score
+
+
+# ----------------------------------------------------------------------------- speed
+def percentile_us(latencies_ns: np.ndarray, q: float) -> float:
+    """The q-th percentile of per-call latencies, in microseconds."""
+    return float(np.percentile(latencies_ns, q) / 1e3)
+
+
+def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (recall, qps) points not beaten on both axes, by ascending recall."""
+    frontier: list[tuple[float, float]] = []
+    for r, q in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if not frontier or q > frontier[-1][1]:
+            frontier.append((r, q))
+    return sorted(frontier)
+
+
+def qps_at_recall(points: Sequence[tuple[float, float]], target: float) -> float:
+    """QPS at a target recall, interpolated linearly in (recall, log QPS) on the Pareto
+    frontier of measured (recall, qps) points. A target beyond the best recall gives nan
+    (not reached); one below the lowest measured recall gives the fastest point that
+    reaches it (no extrapolation)."""
+    frontier = [p for p in pareto_frontier(points) if p[1] > 0 and math.isfinite(p[1])]
+    if not frontier or frontier[-1][0] < target:
+        return math.nan
+    if frontier[0][0] >= target:
+        return frontier[0][1]
+    for (r0, q0), (r1, q1) in zip(frontier, frontier[1:]):
+        if r0 <= target <= r1:
+            t = 0.0 if r1 == r0 else (target - r0) / (r1 - r0)
+            return float(math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0))))
+    return math.nan  # unreachable: the frontier spans the target
+
+
+# ----------------------------------------------------------------------------- meta-features
+def norm_cv(x: np.ndarray) -> float:
+    """Coefficient of variation of the vectors' L2 norms: std / mean (population std)."""
+    norms = np.linalg.norm(np.asarray(x, np.float64), axis=1)
+    mean = norms.mean()
+    return float(norms.std() / mean) if mean > 0 else math.nan
+
+
+def relative_contrast(base: np.ndarray, queries: np.ndarray) -> float:
+    """Relative contrast (He, Kumar & Chang, ICML 2012) under Euclidean distance:
+    ``E_q[mean_x |q - x|] / E_q[min_x |q - x|]``. Large: neighbours stand out; near 1: the
+    nearest is hardly nearer than the average (hard for any index). nan if every query
+    coincides with a base vector."""
+    b = np.asarray(base, np.float64)
+    q = np.asarray(queries, np.float64)
+    d2 = (q * q).sum(1)[:, None] - 2.0 * (q @ b.T) + (b * b).sum(1)[None, :]
+    d = np.sqrt(np.maximum(d2, 0.0))
+    d_min = d.min(1).mean()
+    return float(d.mean(1).mean() / d_min) if d_min > 0 else math.nan
+
+
+def davies_bouldin(x: np.ndarray, labels: np.ndarray, distance: str = "euclidean") -> float:
+    """Davies-Bouldin index: mean over clusters i of ``max_{j != i} (S_i + S_j) / M_ij``, where
+    S_i is the mean distance of cluster i's points to its centroid and M_ij the distance
+    between centroids. Lower: tighter, better separated clusters.
+
+    ``distance="euclidean"``: Euclidean distance, plain means as centroids (equal to
+    sklearn.metrics.davies_bouldin_score). ``distance="cosine"``: the same on L2-normalised
+    vectors with the cosine distance ``1 - cos`` (centroids: means of the normalised vectors).
+    Labels with a single cluster give nan.
+    """
+    v = np.asarray(x, np.float64)
+    if distance == "cosine":
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+
+        def dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            an = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-300)
+            bn = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-300)
+            return 1.0 - (an * bn).sum(-1)
+    elif distance == "euclidean":
+        def dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.linalg.norm(a - b, axis=-1)
+    else:
+        raise ValueError(f"distance must be 'euclidean' or 'cosine'; got {distance!r}")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        return math.nan
+    centroids = np.stack([v[labels == c].mean(0) for c in classes])
+    scatter = np.array([dist(v[labels == c], centroids[i][None, :]).mean() for i, c in enumerate(classes)])
+    between = dist(centroids[:, None, :], centroids[None, :, :])
+    ratio = (scatter[:, None] + scatter[None, :]) / np.where(between > 0, between, np.nan)
+    np.fill_diagonal(ratio, -np.inf)
+    worst = np.nanmax(ratio, axis=1)  # a pair of identical centroids gives nan and is skipped
+    worst = worst[np.isfinite(worst)]
+    return float(worst.mean()) if len(worst) else math.nan
+
+
+def suggest_metric(dbi_euclidean: float, dbi_cosine: float, cv: float) -> str:
+    """Iceberg's rule: ``"ip"`` (inner product) if DBI_E >= DBI_C and CV <= 0.1, else ``"l2"``."""
+    return "ip" if dbi_euclidean >= dbi_cosine and cv <= NORM_CV_IP_MAX else "l2"
+
+
+def same_family(a: str, b: str) -> bool:
+    """Whether two metrics are of one family (see METRIC_FAMILY: ip and cosine rank alike on
+    unit vectors, snr is Euclidean on centred vectors)."""
+    return METRIC_FAMILY.get(a, a) == METRIC_FAMILY.get(b, b)
