@@ -25,6 +25,8 @@ RECALL_ATOL = 1e-6
 
 # Iceberg's metric rule: inner product if DBI_E >= DBI_C and CV <= NORM_CV_IP_MAX, else Euclidean.
 NORM_CV_IP_MAX = 0.1
+# Queries per block in relative_contrast (bounds memory at CHUNK x N float64).
+CONTRAST_CHUNK_ROWS = 32
 # Metric families, to compare the rule's suggestion with the metric that scored best.
 METRIC_FAMILY = {"l2": "euclidean", "snr": "euclidean", "ip": "inner product", "cosine": "inner product",
                  "gssf": "inner product"}
@@ -179,11 +181,15 @@ def relative_contrast(base: np.ndarray, queries: np.ndarray) -> float:
     nearest is hardly nearer than the average (hard for any index). nan if every query
     coincides with a base vector."""
     b = np.asarray(base, np.float64)
-    q = np.asarray(queries, np.float64)
-    d2 = (q * q).sum(1)[:, None] - 2.0 * (q @ b.T) + (b * b).sum(1)[None, :]
-    d = np.sqrt(np.maximum(d2, 0.0))
-    d_min = d.min(1).mean()
-    return float(d.mean(1).mean() / d_min) if d_min > 0 else math.nan
+    b_sq = (b * b).sum(1)
+    means, mins = [], []
+    for start in range(0, len(queries), CONTRAST_CHUNK_ROWS):
+        q = np.asarray(queries[start : start + CONTRAST_CHUNK_ROWS], np.float64)
+        d = np.sqrt(np.maximum((q * q).sum(1)[:, None] - 2.0 * (q @ b.T) + b_sq[None, :], 0.0))
+        means.append(d.mean(1))
+        mins.append(d.min(1))
+    d_min = float(np.concatenate(mins).mean())
+    return float(np.concatenate(means).mean() / d_min) if d_min > 0 else math.nan
 
 
 def davies_bouldin(x: np.ndarray, labels: np.ndarray, distance: str = "euclidean") -> float:

@@ -54,7 +54,9 @@ def resolve(dim: int, metric: Any, metric_params: Any = None) -> MetricSpec:
         model = metric if isinstance(metric, GSSF) else metric_params
         if model.dim != dim:
             raise InvalidParameterError(f"the GSSF model has dim {model.dim}; the index has dim {dim}")
-        return MetricSpec("gssf", model)
+        # A snapshot: the index computes with these weights even if the
+        # caller's model is changed or re-trained later, and saves the same.
+        return MetricSpec("gssf", GSSF.from_weights(model.dim, model.block_size, model.weights()))
     if metric == "gssf":
         raise InvalidParameterError("metric='gssf' needs its learned parameters: metric_params=vsearch.GSSF(...)")
     if isinstance(metric, CustomMetric):

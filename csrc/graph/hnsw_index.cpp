@@ -124,7 +124,8 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
         constexpr double kMinRelativeVariance = 1e-12;
         if (params_.metric == MetricKind::kSnr && !(space_.centred_squared_norm(row) > kMinRelativeVariance * norm2))
             throw InvalidVectorError(std::string(what) + " row " + std::to_string(i) +
-                                     " has zero variance (a constant vector), which the snr metric divides by");
+                                     " has zero or negligible variance (a constant vector, up to float32 rounding), which the snr "
+                                     "metric divides by");
     }
 }
 

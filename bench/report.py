@@ -1,0 +1,310 @@
+"""Reports: the markdown tables (printed and in ``report.md``), ``results.json`` and
+the PNG plots (recall@k vs QPS and task score vs QPS per dataset, one line per engine).
+
+Everything here reads the JSON-ready result dicts (bench.runner.to_json output),
+so a report can be redrawn from a saved ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from .runner import SUMMARY_RECALLS
+
+# The "operating point" of an engine in the overview: its first ef reaching this recall.
+OPERATING_RECALL = 0.95
+# Plot geometry (inches, dots per inch): small files, readable text.
+PLOT_SIZE = (7.0, 4.6)
+PLOT_DPI = 100
+ENGINE_STYLE = {"vsearch": ("tab:red", "o"), "hnswlib": ("tab:blue", "s"), "faiss": ("tab:green", "^"),
+                "usearch": ("tab:purple", "D"), "exact": ("black", "*")}
+TASK_LABELS = {"knn_acc": "kNN accuracy", "label_recall": "label recall", "hit": "hit",
+               "relevant_recall": "recall (held-out items)"}
+
+
+# ----------------------------------------------------------------------------- formatting
+def fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def fmt_qps(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:,.0f}"
+
+
+def fmt_ratio(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.2f}x"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def task_label(name: str) -> str:
+    kind, _, k = name.partition("@")
+    return f"{TASK_LABELS.get(kind, kind)}@{k}"
+
+
+def operating_point(points: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first point (ascending ef) reaching OPERATING_RECALL, else the best-recall one."""
+    if not points:
+        return None
+    for p in points:
+        if p["recall"] is not None and p["recall"] >= OPERATING_RECALL:
+            return p
+    return max(points, key=lambda p: p["recall"] or 0.0)
+
+
+def headline_of(ds: dict[str, Any]) -> tuple[str, str] | None:
+    for q in ds["query_sets"]:
+        if q["tasks"]:
+            return q["name"], q["tasks"][0]
+    return None
+
+
+# ----------------------------------------------------------------------------- tables
+def summary_table(datasets: Sequence[dict[str, Any]]) -> str:
+    """One line per (dataset, metric): vsearch QPS at each target recall and its ratios."""
+    rows = []
+    targets = [f"{t:.2f}" for t in SUMMARY_RECALLS]
+    for ds in datasets:
+        for sw in ds["sweeps"]:
+            s = sw["summary"]
+            v = s["qps"].get("vsearch", {})
+            row = [ds["name"], sw["metric"], f"{ds['n']:,} x {ds['dim']}"]
+            row += [fmt_qps(v.get(t)) for t in targets]
+            for base in ("hnswlib", "faiss"):
+                r = s["ratio"].get(base, {})
+                row.append(" / ".join(fmt_ratio(r.get(t)) for t in targets))
+            rows.append(row)
+    header = ["dataset", "metric", "n x dim"] + [f"vsearch QPS @{t}" for t in targets] + \
+             ["vs hnswlib @.90/.95/.99", "vs faiss @.90/.95/.99"]
+    return table(header, rows)
+
+
+def engines_table(datasets: Sequence[dict[str, Any]]) -> str:
+    """Per (dataset, metric, engine): build, memory, and the operating point's figures."""
+    rows = []
+    for ds in datasets:
+        head = headline_of(ds)
+        for sw in ds["sweeps"]:
+            exact = sw["exact_tasks"]
+            for run in sw["runs"]:
+                p = operating_point(run["points"])
+                if p is None:
+                    continue
+                task = loss = "–"
+                if head and head[0] in p["tasks"]:
+                    task = fmt(p["tasks"][head[0]][head[1]])
+                    loss = fmt(p["task_loss"][head[0]][head[1]])
+                peak = run["peak_bytes"]
+                rows.append([
+                    ds["name"], sw["metric"], run["engine"], fmt(run["build_s"], 2), fmt(run["bytes_per_vector"], 0),
+                    "–" if peak is None else f"{peak / 2**20:.1f}", "–" if p["ef"] is None else str(p["ef"]),
+                    fmt(p["recall"]), fmt_qps(p["qps"]), fmt_qps(p["batch_qps"]),
+                    f"{p['p50_us']:.0f} / {p['p99_us']:.0f}",
+                    (f"{task} ({fmt(exact[head[0]][head[1]])})" if head and head[0] in exact else task), loss,
+                ])
+    header = ["dataset", "metric", "engine", "build s", "index B/vec", "peak build MiB", "ef",
+              "recall@10", "QPS (1 thread, 1 query/call)", "batch QPS", "p50 / p99 µs",
+              "task (exact)", "task loss"]
+    return table(header, rows)
+
+
+def sweep_table(ds: dict[str, Any], sw: dict[str, Any]) -> str:
+    """Every point of every engine on one (dataset, metric)."""
+    rows = []
+    for run in sw["runs"]:
+        for p in run["points"]:
+            tasks = "; ".join(f"{qn}: " + ", ".join(f"{t} {fmt(s)}" for t, s in scores.items())
+                              for qn, scores in p["tasks"].items()) or "–"
+            extra = ", ".join(f"{qn} recall {fmt(r)}" for qn, r in p["set_recall"].items())
+            rows.append([run["engine"], "–" if p["ef"] is None else str(p["ef"]), fmt(p["recall"]), fmt_qps(p["qps"]),
+                         fmt_qps(p["batch_qps"]), f"{p['p50_us']:.0f}", f"{p['p99_us']:.0f}",
+                         tasks + (f" ({extra})" if extra else "")])
+    return table(["engine", "ef", "recall@10", "QPS", "batch QPS", "p50 µs", "p99 µs", "task scores"], rows)
+
+
+def funnel_table(ds: dict[str, Any]) -> str:
+    f = ds["funnel"]
+    head = f["headline"]
+    rows = []
+    for r in f["rows"]:
+        ann = r["ann"]
+        exact = r["exact"]
+        row = [r["metric"] + (" (native)" if r["metric"] == ds["metric"] else "")]
+        row.append(fmt(exact[head[0]][head[1]]) if head else "–")
+        others = [f"{t} {fmt(s)}" for qn, scores in exact.items() for t, s in scores.items()
+                  if (qn, t) != tuple(head or ())]
+        row.append(", ".join(others) or "–")
+        row.append(fmt(r["overlap_with_native"]))
+        if ann is None:
+            row += ["n/a", "n/a", "n/a"]
+        else:
+            score = ann["tasks"].get(head[0], {}).get(head[1]) if head else None
+            row += [fmt(ann["recall"]), fmt(score), fmt(r["loss"].get(head[0], {}).get(head[1]) if head else None)]
+        rows.append(row)
+    name = task_label(head[1]) if head else "task"
+    header = ["metric", f"exact {name}", "other exact task scores", "top-10 overlap with native",
+              f"vsearch recall@10 (ef={f['ef']})", f"vsearch {name}", "task loss"]
+    return table(header, rows)
+
+
+def meta_line(ds: dict[str, Any]) -> str:
+    m = ds["meta_features"]
+    f = ds["funnel"]
+    best = ", ".join(f["best"]) if f and f["best"] else "–"
+    agrees = "" if not f or f["agrees"] is None else (" (agrees)" if f["agrees"] else " (disagrees)")
+    return (f"norm CV {fmt(m['norm_cv'])}, relative contrast {fmt(m['relative_contrast'], 2)}, "
+            f"DBI Euclidean {fmt(m['dbi_euclidean'], 2)} vs cosine {fmt(m['dbi_cosine'], 2)} "
+            f"(clusters: {m['clusters']}) -> Iceberg's rule suggests **{m['suggested']}**; "
+            f"best exact task score: **{best}**{agrees}")
+
+
+def funnel_overview(datasets: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for ds in datasets:
+        m, f = ds["meta_features"], ds["funnel"]
+        best = ", ".join(f["best"]) if f and f["best"] else "–"
+        rows.append([ds["name"], ds["metric"], fmt(m["norm_cv"]), fmt(m["relative_contrast"], 2),
+                     fmt(m["dbi_euclidean"], 2), fmt(m["dbi_cosine"], 2), m["suggested"], best,
+                     "–" if not f or f["agrees"] is None else ("yes" if f["agrees"] else "no")])
+    return table(["dataset", "native metric", "norm CV", "rel. contrast", "DBI eucl.", "DBI cos.",
+                  "suggested (Iceberg rule)", "best exact task metric", "same family"], rows)
+
+
+# ----------------------------------------------------------------------------- plots
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def plot_dataset(ds: dict[str, Any], out: Path) -> list[str]:
+    """recall@10-vs-QPS and task-vs-QPS plots of one dataset; returns the file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    for sw in ds["sweeps"]:
+        title = f"{ds['name']} ({ds['n']:,} x {ds['dim']}, {sw['metric']})"
+        fig, ax = plt.subplots(figsize=PLOT_SIZE)
+        for run in sw["runs"]:
+            pts = [p for p in run["points"] if p["recall"] is not None and p["qps"]]
+            if not pts:
+                continue
+            color, marker = ENGINE_STYLE.get(run["engine"], ("gray", "x"))
+            ax.plot([p["recall"] for p in pts], [p["qps"] for p in pts], marker=marker, color=color,
+                    label=run["engine"], linestyle="-" if len(pts) > 1 else "none", markersize=9 if marker == "*" else 5)
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("queries per second (1 thread, 1 query per call)")
+        ax.set_title(f"recall vs speed: {title}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        name = f"recall_qps_{_slug(ds['name'])}_{sw['metric']}.png"
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=PLOT_DPI)
+        plt.close(fig)
+        files.append(name)
+
+        task_sets = [q for q in ds["query_sets"] if q["tasks"]]
+        if not task_sets:
+            continue
+        fig, axes = plt.subplots(1, len(task_sets), figsize=(PLOT_SIZE[0] * (1 if len(task_sets) == 1 else 0.75) * len(task_sets), PLOT_SIZE[1]),
+                                 squeeze=False)
+        for ax, q in zip(axes[0], task_sets):
+            task = q["tasks"][0]
+            for run in sw["runs"]:
+                pts = [p for p in run["points"] if q["name"] in p["tasks"] and p["tasks"][q["name"]].get(task) is not None]
+                if not pts:
+                    continue
+                color, marker = ENGINE_STYLE.get(run["engine"], ("gray", "x"))
+                ax.plot([p["tasks"][q["name"]][task] for p in pts], [p["task_qps"][q["name"]] for p in pts],
+                        marker=marker, color=color, label=run["engine"], linestyle="-" if len(pts) > 1 else "none",
+                        markersize=9 if marker == "*" else 5)
+            exact = sw["exact_tasks"].get(q["name"], {}).get(task)
+            if exact is not None:
+                ax.axvline(exact, color="black", linestyle="--", linewidth=1, label=f"exact search ({exact:.3f})")
+            ax.set_yscale("log")
+            ax.set_xlabel(f"{task_label(task)} ({q['name']})")
+            ax.set_ylabel("queries per second (1 thread, 1 query per call)")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize="small")
+        fig.suptitle(f"task score vs speed: {title}")
+        name = f"task_qps_{_slug(ds['name'])}_{sw['metric']}.png"
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=PLOT_DPI)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+# ----------------------------------------------------------------------------- the report
+def overview(results: dict[str, Any]) -> str:
+    """The tables printed at the end of a run (and at the top of report.md)."""
+    ds = results["datasets"]
+    parts = ["## Summary: vsearch QPS at recall@10 = 0.90 / 0.95 / 0.99, and its ratio to hnswlib and FAISS "
+             "(same run)\n", summary_table(ds),
+             f"\n## Engines at their first ef reaching recall@10 >= {OPERATING_RECALL}\n", engines_table(ds)]
+    with_meta = [d for d in ds if d.get("meta_features")]
+    if with_meta:
+        parts += ["\n## Metric choice: meta-features, Iceberg's rule, and the metric that scored best\n",
+                  funnel_overview(with_meta)]
+    return "\n".join(parts)
+
+
+def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
+    m = results["meta"]
+    lines = [
+        "# vsearch benchmark report",
+        "",
+        f"{m['started']} · `{m['command']}` · suite **{m['suite']}** · {m['wall_s']:.0f} s wall",
+        "",
+        f"Machine: {m['machine']}. Engines: " + ", ".join(f"{k} {v}" for k, v in m["engines"].items()) + ".",
+        f"Graph engines all use M={m['M']}, ef_construction={m['ef_construction']}; threads: {m['threads']} "
+        f"(build and batch search; one-query calls always use one thread); k={m['k']}; ef sweep {m['ef_sweep']}; "
+        f"{m['repetitions']} interleaved repetitions (best kept), at least {m['min_calls']} calls each.",
+        "Recall@10 is distance-tolerant (ann-benchmarks convention: ties at rank 10 count). Task scores: "
+        "kNN accuracy = majority vote (ties: the tied label seen first); label recall@K = same-label hits / "
+        "min(K, class size); hit@K = a relevant id in the top K; task loss = exact score − ANN score.",
+        "",
+        overview(results),
+    ]
+    if results["notices"]:
+        lines += ["", "## Notices", ""] + [f"* {n}" for n in results["notices"]]
+    for ds in results["datasets"]:
+        lines += ["", f"## {ds['name']}", "",
+                  f"{ds['n']:,} x {ds['dim']}, native metric {ds['metric']}; query sets: " +
+                  ", ".join(f"{q['name']} ({q['n']:,}; tasks {', '.join(q['tasks']) or 'none'}; depth {q['depth']}"
+                            + ("; seen items dropped" if q["excludes_seen"] else "") + ")" for q in ds["query_sets"]),
+                  f"Source: {ds['source']}." + (f" Licence: {ds['licence']}." if ds["licence"] else ""),
+                  f"Wall time: {ds['wall_s']:.1f} s."]
+        if ds["reference_check"]:
+            lines += ["", "Exact task scores against the dataset's own reference (meta.json): " + ", ".join(
+                f"{c['query_set']}/{c['task']} {c['exact']:.3f} (ref {c['reference']:.3f})" for c in ds["reference_check"])]
+        for sw in ds["sweeps"]:
+            lines += ["", f"### {ds['name']}: all points, metric {sw['metric']}", "", sweep_table(ds, sw)]
+        if ds["funnel"]:
+            lines += ["", f"### {ds['name']}: information loss funnel (vsearch at ef={ds['funnel']['ef']})", "",
+                      funnel_table(ds), "", meta_line(ds)]
+        for name in plots.get(ds["name"], []):
+            lines += ["", f"![{name}]({name})"]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], out: Path, plots_enabled: bool = True) -> dict[str, list[str]]:
+    """Writes results.json, the plots and report.md into ``out``; returns {dataset: plot files}."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plots = {ds["name"]: plot_dataset(ds, out) for ds in results["datasets"]} if plots_enabled else {}
+    (out / "report.md").write_text(markdown(results, plots))
+    return plots
