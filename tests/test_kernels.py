@@ -10,42 +10,13 @@ import pytest
 
 import vsearch
 from vsearch import _core
+from helpers import available_levels, require_level, place_vector
 
 ALL_LEVELS = ("scalar", "avx2", "avx512")
 METRICS = ("l2", "ip", "cosine")
 DIMS = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 127, 128, 384, 768, 1000]
 RTOL = 1e-5
 EPS32 = float(np.finfo(np.float32).eps)   # 2**-23
-
-
-def _available():
-    return list(vsearch.available_simd_levels())
-
-
-def _require(level):
-    if level not in _available():
-        pytest.skip(f"SIMD level {level!r} not supported on this CPU (available: {_available()})")
-
-
-def _place(x: np.ndarray, aligned: bool) -> np.ndarray:
-    """Copy ``x`` (float32, 1-D) into a buffer at a 64-byte-aligned or a deliberately unaligned address.
-
-    Unaligned = a view ``buf[off + 1 : off + 1 + d]`` starting 4 bytes after a 64-byte boundary,
-    so it is aligned to neither 16, 32 nor 64 bytes.  The buffer around the view is filled with
-    huge garbage values: a kernel that reads past either end of the view would be visibly wrong.
-    """
-    d = x.shape[0]
-    buf = np.full(d + 64, 3.0e7, dtype=np.float32)
-    off = (-buf.ctypes.data % 64) // 4           # first 64-byte aligned element
-    start = off if aligned else off + 1
-    view = buf[start:start + d]
-    view[:] = x
-    addr = view.ctypes.data
-    if aligned:
-        assert addr % 64 == 0
-    else:
-        assert addr % 16 != 0 and addr % 32 != 0 and addr % 64 != 0
-    return view
 
 
 def _single(dim: int) -> np.ndarray:
@@ -63,8 +34,8 @@ def _pair(dim: int, seed: int, positive: bool):
     return a.astype(np.float32), b.astype(np.float32)
 
 
-def test_simd_level_is_available():
-    levels = _available()
+def test_simd_level_isavailable_levels():
+    levels = available_levels()
     assert isinstance(levels, list) and levels, levels
     assert set(levels) <= set(ALL_LEVELS), levels
     assert "scalar" in levels
@@ -79,7 +50,7 @@ def test_unknown_simd_level_raises_value_error():
 
 
 def test_unsupported_simd_level_raises_value_error():
-    missing = [lv for lv in ALL_LEVELS if lv not in _available()]
+    missing = [lv for lv in ALL_LEVELS if lv not in available_levels()]
     if not missing:
         pytest.skip("this CPU supports every level; nothing unsupported to request")
     a = np.ones(8, np.float32)
@@ -104,12 +75,12 @@ def test_kernel_matches_reference_signed_data(level, metric, dim, aligned):
     |err(dot)| <= 1e-5 * sum|a_i b_i| (for cosine divided by |a||b|, plus the error of the norms,
     which is relative to |cos|), plus one float32 rounding of the returned 1 - x value.
     """
-    _require(level)
+    require_level(level)
     for rep in range(3):
         seed = 1000 * dim + 10 * rep + (0 if aligned else 5)
         a64, b64 = _pair(dim, seed, positive=False)
-        a = _place(a64, aligned)
-        b = _place(b64, aligned)
+        a = place_vector(a64, aligned)
+        b = place_vector(b64, aligned)
         A = a.astype(np.float64)
         B = b.astype(np.float64)
         got = _core.distance(metric, a, b, level)
@@ -140,12 +111,12 @@ def test_kernel_matches_reference_positive_data(level, metric, dim, aligned):
     relative error of the quantity the kernel sums is well defined and must be <= 1e-5:
     l2 -> the squared distance; ip -> the dot product (recovered as 1 - got);
     cosine -> the cosine similarity (recovered as 1 - got; cos >= ~0.8 here)."""
-    _require(level)
+    require_level(level)
     for rep in range(3):
         seed = 7 + 1000 * dim + 10 * rep + (0 if aligned else 5)
         a64, b64 = _pair(dim, seed, positive=True)
-        a = _place(a64, aligned)
-        b = _place(b64, aligned)
+        a = place_vector(a64, aligned)
+        b = place_vector(b64, aligned)
         A = a.astype(np.float64)
         B = b.astype(np.float64)
         got = _core.distance(metric, a, b, level)
@@ -164,9 +135,9 @@ def test_kernel_matches_reference_positive_data(level, metric, dim, aligned):
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_identical_vectors(level, metric):
     """d(a, a): exactly 0 for l2; 1 - |a|^2 for ip; ~0 for cosine."""
-    _require(level)
+    require_level(level)
     for dim in DIMS:
-        a = _place(_single(dim), aligned=False)
+        a = place_vector(_single(dim), aligned=False)
         A = a.astype(np.float64)
         got = _core.distance(metric, a, a.copy(), level)
         if metric == "l2":
@@ -182,7 +153,7 @@ def test_kernel_identical_vectors(level, metric):
 def test_levels_agree_with_each_other(metric):
     """All available levels give (nearly) the same value on the same inputs; a sanity check that
     the dispatch really runs different code paths only differing by summation order."""
-    levels = _available()
+    levels = available_levels()
     rng = np.random.default_rng(42)
     for dim in DIMS:
         a = rng.standard_normal(dim).astype(np.float32)

@@ -22,6 +22,7 @@ from vsearch import _core  # noqa: E402
 from vsearch.errors import InvalidParameterError  # noqa: E402
 
 from conftest import graph_stats, load_dataset, make_clustered  # noqa: E402
+from helpers import tolerant_recall, assert_same_ranking
 
 ALL_LEVELS = ("scalar", "avx2", "avx512")
 DIMS = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 127, 128, 384, 768, 1000]
@@ -70,28 +71,6 @@ def weighted_l1_matrix(queries, base) -> np.ndarray:
     Q = np.atleast_2d(np.asarray(queries, np.float64))
     B = np.atleast_2d(np.asarray(base, np.float64))
     return np.stack([(np.abs(B - q) * (1.0 + np.abs(q))).sum(1) for q in Q])
-
-
-def tolerant_recall(found_ids, D: np.ndarray, k: int, rtol=1e-5, atol=1e-6) -> float:
-    """Distance-tolerant recall@k (ties at rank k count); ids are row numbers of the base."""
-    kth = np.sort(D, axis=1)[:, k - 1]
-    hits = 0
-    for i, row in enumerate(np.asarray(found_ids)[:, :k]):
-        valid = row[row >= 0]
-        ok = D[i, valid] <= kth[i] + rtol * abs(kth[i]) + atol
-        hits += len(set(valid[ok].tolist()))
-    return hits / (k * len(found_ids))
-
-
-def assert_same_ranking(ids, ref_ids, D, rtol=1e-5, atol=1e-7):
-    """Position-by-position equality except between tied ids."""
-    for i in range(ids.shape[0]):
-        for j in range(ids.shape[1]):
-            a, b = int(ids[i, j]), int(ref_ids[i, j])
-            if a != b:
-                assert a >= 0
-                assert abs(D[i, a] - D[i, b]) <= rtol * max(D[i, a], D[i, b]) + atol, (i, j, a, b)
-        assert len(set(ids[i].tolist())) == ids.shape[1]
 
 
 # ----------------------------------------------------------------------------- the wrapper

@@ -21,6 +21,7 @@ from vsearch import _core
 from vsearch.errors import InvalidParameterError, InvalidVectorError
 
 from conftest import graph_stats, load_dataset, make_clustered
+from helpers import require_level, place_vector, tolerant_recall
 
 ALL_LEVELS = ("scalar", "avx2", "avx512")
 DIMS = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 127, 128, 384, 768, 1000]
@@ -51,17 +52,6 @@ def dense_similarity(model: vsearch.GSSF, x, y) -> np.ndarray:
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
     Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
     return X @ model.matrix @ Y.T
-
-
-def tolerant_recall(found_ids, D: np.ndarray, k: int, rtol=1e-5, atol=1e-6) -> float:
-    """Distance-tolerant recall@k (ties at rank k count); ids are row numbers of the base."""
-    kth = np.sort(D, axis=1)[:, k - 1]
-    hits = 0
-    for i, row in enumerate(np.asarray(found_ids)[:, :k]):
-        valid = row[row >= 0]
-        ok = D[i, valid] <= kth[i] + rtol * abs(kth[i]) + atol
-        hits += len(set(valid[ok].tolist()))
-    return hits / (k * len(found_ids))
 
 
 def label_recall(S: np.ndarray, query_labels, base_labels, k: int = 10) -> float:
@@ -125,30 +115,6 @@ def test_weights_round_trip():
 
 
 # ----------------------------------------------------------------------------- kernel
-def _available():
-    return list(vsearch.available_simd_levels())
-
-
-def _require(level):
-    if level not in _available():
-        pytest.skip(f"SIMD level {level!r} not supported on this CPU (available: {_available()})")
-
-
-def _place(x: np.ndarray, aligned: bool) -> np.ndarray:
-    """Copy x to a 64-byte aligned spot, or one float after it, with huge garbage around it."""
-    d = x.shape[0]
-    buf = np.full(d + 64, 3.0e7, dtype=np.float32)
-    off = (-buf.ctypes.data % 64) // 4
-    start = off if aligned else off + 1
-    view = buf[start:start + d]
-    view[:] = x
-    if aligned:
-        assert view.ctypes.data % 64 == 0
-    else:
-        assert view.ctypes.data % 16 != 0
-    return view
-
-
 def _params(model: vsearch.GSSF, level: str):
     return _core.make_params(
         model.dim, "gssf",
@@ -181,7 +147,7 @@ def _check_kernel(model, params, a, b, where):
 @pytest.mark.parametrize("dim", DIMS)
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_matches_reference(level, dim, aligned):
-    _require(level)
+    require_level(level)
     b = block_for(dim)
     model = random_model(dim, b, seed=dim, scale=0.2)
     params = _params(model, level)
@@ -192,8 +158,8 @@ def test_kernel_matches_reference(level, dim, aligned):
                 x, y = rng.standard_normal(dim), rng.standard_normal(dim)
             else:
                 x, y = rng.uniform(0.5, 1.5, dim), rng.uniform(0.5, 1.5, dim)
-            a = _place(x.astype(np.float32), aligned)
-            c = _place(y.astype(np.float32), aligned)
+            a = place_vector(x.astype(np.float32), aligned)
+            c = place_vector(y.astype(np.float32), aligned)
             _check_kernel(model, params, a, c, (level, dim, b, aligned, kind, rep))
             if kind == "positive":  # all terms positive: also a plain relative check of S
                 S = model.similarity(a, c)
@@ -203,20 +169,20 @@ def test_kernel_matches_reference(level, dim, aligned):
 @pytest.mark.parametrize("block_size", [1, 2, 3, 4, 6, 8, 12, 16, 24, 48])
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_every_block_size(level, block_size):
-    _require(level)
+    require_level(level)
     model = random_model(48, block_size, seed=block_size, scale=0.3)
     params = _params(model, level)
     rng = np.random.default_rng(block_size)
     for rep in range(5):
-        a = _place(rng.standard_normal(48).astype(np.float32), aligned=rep % 2 == 0)
-        c = _place(rng.standard_normal(48).astype(np.float32), aligned=rep % 2 == 1)
+        a = place_vector(rng.standard_normal(48).astype(np.float32), aligned=rep % 2 == 0)
+        c = place_vector(rng.standard_normal(48).astype(np.float32), aligned=rep % 2 == 1)
         _check_kernel(model, params, a, c, (level, block_size, rep))
 
 
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_query_is_first_argument(level):
     """distance(params, q, x) = 1 - q^T A x (not x^T A q)."""
-    _require(level)
+    require_level(level)
     model = random_model(32, 8, seed=5, scale=0.6)
     params = _params(model, level)
     rng = np.random.default_rng(5)
@@ -230,7 +196,7 @@ def test_kernel_query_is_first_argument(level):
 
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_identity_equals_cosine(level):
-    _require(level)
+    require_level(level)
     for dim in DIMS:
         b = block_for(dim)
         params = _params(vsearch.GSSF(dim, b), level)

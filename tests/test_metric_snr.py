@@ -17,6 +17,7 @@ from vsearch import _core
 from vsearch.errors import InvalidParameterError, InvalidVectorError
 
 from conftest import graph_stats, load_dataset, make_clustered
+from helpers import available_levels, require_level, place_vector, tolerant_recall, assert_same_ranking
 
 ALL_LEVELS = ("scalar", "avx2", "avx512")
 # SNR needs at least two coordinates for a nonzero variance.
@@ -50,61 +51,7 @@ def exact_topk(D: np.ndarray, k: int):
     return order, np.take_along_axis(D, order, axis=1)
 
 
-def tolerant_recall(found_ids, D: np.ndarray, k: int, rtol=1e-5, atol=1e-6) -> float:
-    """Recall@k that treats ties at rank k correctly: a returned id is right if its exact distance
-    is <= the exact k-th distance (plus a tiny tolerance). Ids are row numbers of the base; each
-    distinct id counts once."""
-    kth = np.sort(D, axis=1)[:, k - 1]
-    hits = 0
-    for i, row in enumerate(np.asarray(found_ids)[:, :k]):
-        valid = row[row >= 0]
-        ok = D[i, valid] <= kth[i] + rtol * abs(kth[i]) + atol
-        hits += len(set(valid[ok].tolist()))
-    return hits / (k * len(found_ids))
-
-
-def assert_same_ranking(ids, ref_ids, D, rtol=1e-5, atol=1e-7):
-    """ids == ref_ids position by position, except where two ids are tied (their exact distances
-    agree within the tolerance)."""
-    for i in range(ids.shape[0]):
-        for j in range(ids.shape[1]):
-            a, b = int(ids[i, j]), int(ref_ids[i, j])
-            if a == b:
-                continue
-            assert a >= 0, (i, j, ids[i])
-            da, db = D[i, a], D[i, b]
-            assert abs(da - db) <= rtol * max(abs(da), abs(db)) + atol, (
-                f"query {i} rank {j}: index gave id {a} (d={da}), exact is id {b} (d={db})"
-            )
-        assert len(set(ids[i].tolist())) == ids.shape[1], ids[i]
-
-
 # ----------------------------------------------------------------------------- kernel
-def _available():
-    return list(vsearch.available_simd_levels())
-
-
-def _require(level):
-    if level not in _available():
-        pytest.skip(f"SIMD level {level!r} not supported on this CPU (available: {_available()})")
-
-
-def _place(x: np.ndarray, aligned: bool) -> np.ndarray:
-    """Copy x into a 64-byte aligned spot of a buffer, or one float after it (unaligned), with
-    huge garbage around it so that reading past either end shows."""
-    d = x.shape[0]
-    buf = np.full(d + 64, 3.0e7, dtype=np.float32)
-    off = (-buf.ctypes.data % 64) // 4
-    start = off if aligned else off + 1
-    view = buf[start:start + d]
-    view[:] = x
-    if aligned:
-        assert view.ctypes.data % 64 == 0
-    else:
-        assert view.ctypes.data % 16 != 0
-    return view
-
-
 def _pair(dim: int, seed: int, kind: str):
     rng = np.random.default_rng(seed)
     if kind == "normal":
@@ -132,11 +79,11 @@ def _reference(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_matches_reference(level, aligned, kind):
     """All terms of var(x - q) are squares, so the plain relative error is well conditioned."""
-    _require(level)
+    require_level(level)
     for dim in DIMS:
         for rep in range(3):
             a64, b64 = _pair(dim, 31 * dim + rep + (0 if aligned else 7), kind)
-            a, b = _place(a64, aligned), _place(b64, aligned)
+            a, b = place_vector(a64, aligned), place_vector(b64, aligned)
             got = _core.distance("snr", a, b, level)
             assert isinstance(got, float)
             ref = _reference(a, b)
@@ -146,7 +93,7 @@ def test_kernel_matches_reference(level, aligned, kind):
 @pytest.mark.parametrize("level", ALL_LEVELS)
 def test_kernel_query_is_the_anchor(level):
     """d(a, b) = var(b - a) / var(a): the first argument is the query; swapping changes it."""
-    _require(level)
+    require_level(level)
     rng = np.random.default_rng(3)
     for dim in DIMS:
         a = (0.1 * rng.standard_normal(dim)).astype(np.float32)
@@ -164,7 +111,7 @@ def test_kernel_query_is_the_anchor(level):
 def test_kernel_invariances(level):
     """d(q, q) == 0; d(q, x + c) == d(q, x) for a constant shift c (variance ignores the mean);
     d(s q, s x) == d(q, x) (scale invariance)."""
-    _require(level)
+    require_level(level)
     rng = np.random.default_rng(4)
     for dim in DIMS:
         q = rng.standard_normal(dim).astype(np.float32)
@@ -180,7 +127,7 @@ def test_kernel_invariances(level):
 
 
 def test_levels_agree_with_each_other():
-    levels = _available()
+    levels = available_levels()
     rng = np.random.default_rng(42)
     for dim in DIMS:
         a = rng.standard_normal(dim).astype(np.float32)
