@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from .speed_vs_hnswlib import EF_CONSTRUCTION, M, clustered
 

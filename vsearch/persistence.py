@@ -6,16 +6,13 @@ import io
 import os
 import secrets
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 
 from . import _core, _format, _metric_spec
 from ._metric_spec import MetricSpec
 from .errors import IndexFormatError
-
-if TYPE_CHECKING:
-    from .index import Index
 
 PathLike = str | os.PathLike
 
