@@ -117,6 +117,8 @@ def resident_bytes() -> int:
 def memory_child(engine: str, dataset: str, n: int) -> None:
     """Runs in a fresh process: prints the resident growth of one build."""
     base, _ = load(dataset, n)
+    import hnswlib  # noqa: F401  (imported first: module memory is not the index's)
+    import vsearch  # noqa: F401
     before = resident_bytes()
     e = ENGINES[engine]()
     e.build(base)
