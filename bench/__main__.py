@@ -52,6 +52,16 @@ def positive_ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {n}")
+    return n
+
+
 def thread_count(text: str) -> int:
     if text == "all":
         return os.cpu_count() or 1
@@ -94,19 +104,19 @@ def parser() -> argparse.ArgumentParser:
                         "ip, cosine, snr; also overrides a folder's meta.json")
     p.add_argument("--ef", type=positive_ints, default=None, metavar="LIST",
                    help="comma-separated search ef values (default: the suite's sweep)")
-    p.add_argument("--k", type=int, default=10, help="neighbours per query for recall@k (default: %(default)s)")
-    p.add_argument("--M", type=int, default=16, help="graph degree M, the same for every graph engine "
+    p.add_argument("--k", type=positive_int, default=10, help="neighbours per query for recall@k (default: %(default)s)")
+    p.add_argument("--M", type=positive_int, default=16, help="graph degree M, the same for every graph engine "
                                                      "(default: %(default)s)")
-    p.add_argument("--ef-construction", type=int, default=200,
+    p.add_argument("--ef-construction", type=positive_int, default=200,
                    help="ef_construction, the same for every graph engine (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="build seed and sampling seed (default: %(default)s)")
-    p.add_argument("--reps", type=int, default=None,
+    p.add_argument("--reps", type=positive_int, default=None,
                    help="timed repetitions per (engine, ef); the best is kept (default: the suite's)")
-    p.add_argument("--min-calls", type=int, default=None,
+    p.add_argument("--min-calls", type=positive_int, default=None,
                    help="calls per timed repetition: small query sets are cycled up to this (default: the suite's)")
-    p.add_argument("--max-queries", type=int, default=None,
+    p.add_argument("--max-queries", type=positive_int, default=None,
                    help="use only the first N queries of each query set (quicker, noisier)")
-    p.add_argument("--max-base", type=int, default=None,
+    p.add_argument("--max-base", type=positive_int, default=None,
                    help="read only the first N base vectors of a TEXMEX file (supplied ground truth is then "
                         "recomputed)")
     p.add_argument("--no-memory", action="store_true",

@@ -126,7 +126,7 @@ class Dataset:
     def fingerprint(self) -> str:
         """A hash of the base vectors (part of every ground-truth cache key)."""
         if not self._fingerprint:
-            self._fingerprint = _hash(self.base)
+            self._fingerprint = array_hash(self.base)
         return self._fingerprint
 
     def describe(self) -> str:
@@ -134,7 +134,8 @@ class Dataset:
         return f"{len(self.base):,} x {self.base.shape[1]}, {self.metric}, {sets}"
 
 
-def _hash(*arrays: np.ndarray) -> str:
+def array_hash(*arrays: np.ndarray) -> str:
+    """A short content hash of arrays (dtype, shape and bytes), for cache keys."""
     h = hashlib.sha256()
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -328,7 +329,7 @@ def ground_truth(
         ids = qset.gt_ids
         return ids, rowwise(metric, qset.vectors, ds.base, ids)
     deep = min(max(depth, GT_DEPTH), len(ds.base))
-    key = f"{ds.name}-{qset.name}-{metric.cache_key()}-{deep}-{ds.fingerprint()}-{_hash(qset.vectors)}"
+    key = f"{ds.name}-{qset.name}-{metric.cache_key()}-{deep}-{ds.fingerprint()}-{array_hash(qset.vectors)}"
     path = cache_dir / f"gt-{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         try:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import measures
-from .datasets import Dataset, QuerySet, _hash
+from .datasets import Dataset, QuerySet, array_hash
 from .distances import BUILTIN, MetricSpec, gssf_spec, rowwise, spec
 from .engines import VsearchEngine
 from .runner import MetricRuns, Runner, score_found, task_ef
@@ -66,6 +66,8 @@ def meta_features(ds: Dataset, seed: int = 0) -> dict[str, Any]:
 
 def train_gssf(ds: Dataset, runner: Runner) -> MetricSpec | None:
     """A GSSF metric trained on (a sample of) the base labels, if vsearch ships GSSF."""
+    if "vsearch" not in runner.cfg.engines:
+        return None
     import vsearch
 
     cls = getattr(vsearch, "GSSF", None)
@@ -89,12 +91,14 @@ def train_gssf(ds: Dataset, runner: Runner) -> MetricSpec | None:
         runner.notice(f"gssf training failed on {ds.name}: {type(error).__name__}: {error}")
         return None
     runner.log(f"  trained gssf (block {block}) on {len(idx):,} labelled base vectors in {time.perf_counter() - t0:.1f} s")
-    return gssf_spec(model, f"gssf{_hash(np.asarray(weights))}")
+    return gssf_spec(model, f"gssf{array_hash(np.asarray(weights))}")
 
 
 def funnel_metrics(ds: Dataset, runner: Runner) -> list[MetricSpec]:
     """Every metric the harness can judge, plus those vsearch adds (data-driven)."""
     metrics = [BUILTIN[m] for m in BUILTIN]
+    if "vsearch" not in runner.cfg.engines:
+        return metrics
     import vsearch
 
     for name in getattr(vsearch, "METRICS", ()):
@@ -124,6 +128,8 @@ def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Run
         point = next((p for p in run.points if p.ef == FUNNEL_EF), None) if run else None
         if point is not None:
             return {"recall": point.recall, "tasks": point.tasks, "build_s": run.build_s}
+    if "vsearch" not in runner.cfg.engines:
+        return None
     engine = VsearchEngine(runner.cfg.threads)
     if not engine.supports(metric):
         return None

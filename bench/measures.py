@@ -25,6 +25,8 @@ RECALL_ATOL = 1e-6
 
 # Iceberg's metric rule: inner product if DBI_E >= DBI_C and CV <= NORM_CV_IP_MAX, else Euclidean.
 NORM_CV_IP_MAX = 0.1
+# Guards the normalisation of a zero vector.
+TINY_NORM = 1e-300
 # Queries per block in relative_contrast (bounds memory at CHUNK x N float64).
 CONTRAST_CHUNK_ROWS = 32
 # Metric families, to compare the rule's suggestion with the metric that scored best.
@@ -204,11 +206,11 @@ def davies_bouldin(x: np.ndarray, labels: np.ndarray, distance: str = "euclidean
     """
     v = np.asarray(x, np.float64)
     if distance == "cosine":
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), TINY_NORM)
 
         def dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            an = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-300)
-            bn = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-300)
+            an = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), TINY_NORM)
+            bn = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), TINY_NORM)
             return 1.0 - (an * bn).sum(-1)
     elif distance == "euclidean":
         def dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -19,10 +19,11 @@ OPERATING_RECALL = 0.95
 # Plot geometry (inches, dots per inch): small files, readable text.
 PLOT_SIZE = (7.0, 4.6)
 PLOT_DPI = 100
+SUBPLOT_WIDTH_SHARE = 0.75  # side-by-side task plots are each this fraction of a single plot's width
 ENGINE_STYLE = {"vsearch": ("tab:red", "o"), "hnswlib": ("tab:blue", "s"), "faiss": ("tab:green", "^"),
                 "usearch": ("tab:purple", "D"), "exact": ("black", "*")}
-TASK_LABELS = {"knn_acc": "kNN accuracy", "label_recall": "label recall", "hit": "hit",
-               "relevant_recall": "recall (held-out items)"}
+TASK_LABELS = {"knn_acc": "kNN accuracy@{k}", "label_recall": "label recall@{k}", "hit": "hit@{k}",
+               "relevant_recall": "recall@{k} of relevant items"}
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -50,7 +51,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def task_label(name: str) -> str:
     kind, _, k = name.partition("@")
-    return f"{TASK_LABELS.get(kind, kind)}@{k}"
+    return TASK_LABELS.get(kind, kind + "@{k}").format(k=k)
 
 
 def operating_point(points: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -90,7 +91,7 @@ def summary_table(datasets: Sequence[dict[str, Any]]) -> str:
     return table(header, rows)
 
 
-def engines_table(datasets: Sequence[dict[str, Any]]) -> str:
+def engines_table(datasets: Sequence[dict[str, Any]], k: int = 10) -> str:
     """Per (dataset, metric, engine): build, memory, and the operating point's figures."""
     rows = []
     for ds in datasets:
@@ -114,12 +115,12 @@ def engines_table(datasets: Sequence[dict[str, Any]]) -> str:
                     (f"{task} ({fmt(exact[head[0]][head[1]])})" if head and head[0] in exact else task), loss,
                 ])
     header = ["dataset", "metric", "engine", "build s", "index B/vec", "peak build MiB", "ef",
-              "recall@10", "QPS (1 thread, 1 query/call)", "batch QPS", "p50 / p99 µs",
+              f"recall@{k}", "QPS (1 thread, 1 query/call)", "batch QPS", "p50 / p99 µs",
               "task (exact)", "task loss"]
     return table(header, rows)
 
 
-def sweep_table(ds: dict[str, Any], sw: dict[str, Any]) -> str:
+def sweep_table(ds: dict[str, Any], sw: dict[str, Any], k: int = 10) -> str:
     """Every point of every engine on one (dataset, metric)."""
     rows = []
     for run in sw["runs"]:
@@ -130,10 +131,10 @@ def sweep_table(ds: dict[str, Any], sw: dict[str, Any]) -> str:
             rows.append([run["engine"], "–" if p["ef"] is None else str(p["ef"]), fmt(p["recall"]), fmt_qps(p["qps"]),
                          fmt_qps(p["batch_qps"]), f"{p['p50_us']:.0f}", f"{p['p99_us']:.0f}",
                          tasks + (f" ({extra})" if extra else "")])
-    return table(["engine", "ef", "recall@10", "QPS", "batch QPS", "p50 µs", "p99 µs", "task scores"], rows)
+    return table(["engine", "ef", f"recall@{k}", "QPS", "batch QPS", "p50 µs", "p99 µs", "task scores"], rows)
 
 
-def funnel_table(ds: dict[str, Any]) -> str:
+def funnel_table(ds: dict[str, Any], k: int = 10) -> str:
     f = ds["funnel"]
     head = f["headline"]
     rows = []
@@ -153,8 +154,8 @@ def funnel_table(ds: dict[str, Any]) -> str:
             row += [fmt(ann["recall"]), fmt(score), fmt(r["loss"].get(head[0], {}).get(head[1]) if head else None)]
         rows.append(row)
     name = task_label(head[1]) if head else "task"
-    header = ["metric", f"exact {name}", "other exact task scores", "top-10 overlap with native",
-              f"vsearch recall@10 (ef={f['ef']})", f"vsearch {name}", "task loss"]
+    header = ["metric", f"exact {name}", "other exact task scores", f"top-{k} overlap with native",
+              f"vsearch recall@{k} (ef={f['ef']})", f"vsearch {name}", "task loss"]
     return table(header, rows)
 
 
@@ -186,8 +187,8 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def plot_dataset(ds: dict[str, Any], out: Path) -> list[str]:
-    """recall@10-vs-QPS and task-vs-QPS plots of one dataset; returns the file names."""
+def plot_dataset(ds: dict[str, Any], out: Path, k: int = 10) -> list[str]:
+    """recall@k-vs-QPS and task-vs-QPS plots of one dataset; returns the file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,7 +206,7 @@ def plot_dataset(ds: dict[str, Any], out: Path) -> list[str]:
             ax.plot([p["recall"] for p in pts], [p["qps"] for p in pts], marker=marker, color=color,
                     label=run["engine"], linestyle="-" if len(pts) > 1 else "none", markersize=9 if marker == "*" else 5)
         ax.set_yscale("log")
-        ax.set_xlabel("recall@10")
+        ax.set_xlabel(f"recall@{k}")
         ax.set_ylabel("queries per second (1 thread, 1 query per call)")
         ax.set_title(f"recall vs speed: {title}")
         ax.grid(True, which="both", alpha=0.3)
@@ -219,8 +220,8 @@ def plot_dataset(ds: dict[str, Any], out: Path) -> list[str]:
         task_sets = [q for q in ds["query_sets"] if q["tasks"]]
         if not task_sets:
             continue
-        fig, axes = plt.subplots(1, len(task_sets), figsize=(PLOT_SIZE[0] * (1 if len(task_sets) == 1 else 0.75) * len(task_sets), PLOT_SIZE[1]),
-                                 squeeze=False)
+        width = PLOT_SIZE[0] * (1 if len(task_sets) == 1 else SUBPLOT_WIDTH_SHARE) * len(task_sets)
+        fig, axes = plt.subplots(1, len(task_sets), figsize=(width, PLOT_SIZE[1]), squeeze=False)
         for ax, q in zip(axes[0], task_sets):
             task = q["tasks"][0]
             for run in sw["runs"]:
@@ -251,14 +252,18 @@ def plot_dataset(ds: dict[str, Any], out: Path) -> list[str]:
 # ----------------------------------------------------------------------------- the report
 def overview(results: dict[str, Any]) -> str:
     """The tables printed at the end of a run (and at the top of report.md)."""
-    ds = results["datasets"]
-    parts = ["## Summary: vsearch QPS at recall@10 = 0.90 / 0.95 / 0.99, and its ratio to hnswlib and FAISS "
+    ds, k = results["datasets"], results["meta"]["k"]
+    parts = [f"## Summary: vsearch QPS at recall@{k} = 0.90 / 0.95 / 0.99, and its ratio to hnswlib and FAISS "
              "(same run)\n", summary_table(ds),
-             f"\n## Engines at their first ef reaching recall@10 >= {OPERATING_RECALL}\n", engines_table(ds)]
+             f"\n## Engines at their first ef reaching recall@{k} >= {OPERATING_RECALL}\n", engines_table(ds, k)]
     with_meta = [d for d in ds if d.get("meta_features")]
     if with_meta:
         parts += ["\n## Metric choice: meta-features, Iceberg's rule, and the metric that scored best\n",
                   funnel_overview(with_meta)]
+    for d in ds:
+        if d.get("funnel"):
+            parts += [f"\n## Information loss funnel: {d['name']} (exact search per metric; vsearch at "
+                      f"ef={d['funnel']['ef']})\n", funnel_table(d, k)]
     return "\n".join(parts)
 
 
@@ -273,7 +278,7 @@ def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
         f"Graph engines all use M={m['M']}, ef_construction={m['ef_construction']}; threads: {m['threads']} "
         f"(build and batch search; one-query calls always use one thread); k={m['k']}; ef sweep {m['ef_sweep']}; "
         f"{m['repetitions']} interleaved repetitions (best kept), at least {m['min_calls']} calls each.",
-        "Recall@10 is distance-tolerant (ann-benchmarks convention: ties at rank 10 count). Task scores: "
+        f"Recall@{m['k']} is distance-tolerant (ann-benchmarks convention: ties at rank {m['k']} count). Task scores: "
         "kNN accuracy = majority vote (ties: the tied label seen first); label recall@K = same-label hits / "
         "min(K, class size); hit@K = a relevant id in the top K; task loss = exact score − ANN score.",
         "",
@@ -292,10 +297,8 @@ def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
             lines += ["", "Exact task scores against the dataset's own reference (meta.json): " + ", ".join(
                 f"{c['query_set']}/{c['task']} {c['exact']:.3f} (ref {c['reference']:.3f})" for c in ds["reference_check"])]
         for sw in ds["sweeps"]:
-            lines += ["", f"### {ds['name']}: all points, metric {sw['metric']}", "", sweep_table(ds, sw)]
-        if ds["funnel"]:
-            lines += ["", f"### {ds['name']}: information loss funnel (vsearch at ef={ds['funnel']['ef']})", "",
-                      funnel_table(ds), "", meta_line(ds)]
+            lines += ["", f"### {ds['name']}: all points, metric {sw['metric']}", "", sweep_table(ds, sw, m["k"])]
+        lines += ["", "Metric choice (the funnel table is above): " + meta_line(ds)]
         for name in plots.get(ds["name"], []):
             lines += ["", f"![{name}]({name})"]
     return "\n".join(lines) + "\n"
@@ -305,6 +308,7 @@ def write(results: dict[str, Any], out: Path, plots_enabled: bool = True) -> dic
     """Writes results.json, the plots and report.md into ``out``; returns {dataset: plot files}."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    plots = {ds["name"]: plot_dataset(ds, out) for ds in results["datasets"]} if plots_enabled else {}
+    k = results["meta"]["k"]
+    plots = {ds["name"]: plot_dataset(ds, out, k) for ds in results["datasets"]} if plots_enabled else {}
     (out / "report.md").write_text(markdown(results, plots))
     return plots

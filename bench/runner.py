@@ -179,7 +179,8 @@ def task_ef(ef: int, depth: int, k: int) -> int:
 
 def summarise(runs: Sequence[EngineRun], subject: str = "vsearch") -> dict[str, Any]:
     """vsearch's QPS at each summary recall and its ratio to each baseline's (same run)."""
-    curves = {r.engine: [(p.recall, p.qps) for p in r.points if p.ef is not None] for r in runs if r.points}
+    curves = {r.engine: [(p.recall, p.qps) for p in r.points] for r in runs
+              if r.points and all(p.ef is not None for p in r.points)}  # graph engines only
     out: dict[str, Any] = {"qps": {}, "ratio": {}}
     for name, pts in curves.items():
         out["qps"][name] = {f"{t:.2f}": measures.qps_at_recall(pts, t) for t in SUMMARY_RECALLS}
@@ -201,8 +202,10 @@ class Runner:
         self.notices: list[str] = []
 
     def notice(self, message: str) -> None:
-        self.notices.append(message)
-        self.log(f"note: {message}")
+        """Records and prints a one-line notice (each distinct message once)."""
+        if message not in self.notices:
+            self.notices.append(message)
+            self.log(f"note: {message}")
 
     def make_engines(self, metric: MetricSpec) -> list[Engine]:
         out = []
@@ -211,7 +214,7 @@ class Runner:
             if e.supports(metric):
                 out.append(e)
             else:
-                self.notice(f"{name} has no {metric.name} metric; skipped for {metric.name}")
+                self.notice(f"{name} has no {metric.name} metric; its {metric.name} runs are skipped")
         return out
 
     def gt(self, ds: Dataset, qset: QuerySet, metric: MetricSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -271,8 +274,6 @@ class Runner:
 
     def run_metric(self, ds: Dataset, qsets: list[QuerySet], metric: MetricSpec) -> MetricRuns:
         cfg = self.cfg
-        k = cfg.k
-        primary = qsets[0]
         gts = {q.name: self.gt(ds, q, metric) for q in qsets}
         exact_tasks = self.exact_task_scores(ds, qsets, metric)
         engines = self.make_engines(metric)

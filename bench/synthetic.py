@@ -13,7 +13,7 @@ import numpy as np
 
 # Cluster centres are drawn from N(0, CENTER_SCALE^2 I); points add N(0, I) noise. With
 # this ratio neighbouring clusters overlap a little: kNN classification is good, not perfect.
-CENTER_SCALE = 0.35
+CENTER_SCALE = 0.5
 # Skewed cluster sizes: the cluster of rank r gets a share proportional to r ** -SKEW_EXPONENT.
 SKEW_EXPONENT = 1.5
 # Per-cluster noise scale of the skewed set is drawn uniformly from this range.

@@ -95,3 +95,25 @@ def test_real_dataset_recall(name, metric):
     # and our own reference agrees with the stored ground truth (guards the helper itself)
     np.testing.assert_allclose(pair_distances(base, queries, data["gt_ids"][:, :K], metric),
                                gt_dist[:, :K], rtol=1e-5, atol=1e-5)
+
+
+def test_large_groups_of_duplicates_do_not_trap_searches():
+    """Many exact copies of a few vectors (as in movielens_small_a) must not form islands.
+
+    The paper's neighbour test keeps every copy of a vector (0 < 0 is false); without a rule
+    for copies, a group larger than M fills its members' lists with each other and searches
+    that enter it cannot leave. Recall is judged by distance, so any copy counts.
+    """
+    rng = np.random.default_rng(7)
+    distinct = rng.normal(size=(3000, 16)).astype(np.float32)
+    copies = np.repeat(distinct[:5], 400, axis=0)  # 5 vectors, 400 copies each
+    base = np.vstack([distinct, copies])
+    base = base[rng.permutation(len(base))]
+    queries = rng.normal(size=(200, 16)).astype(np.float32)
+    index = Index(16, "l2")
+    index.add(base, threads=1)
+    found = index.search(queries, k=10, ef=64).ids
+    exact = ((queries[:, None, :].astype(np.float64) - base[None].astype(np.float64)) ** 2).sum(-1)
+    kth = np.sort(exact, axis=1)[:, 9]
+    hits = [(exact[i, row] <= kth[i] * (1 + 1e-5) + 1e-6).sum() for i, row in enumerate(found)]
+    assert np.mean(hits) / 10 >= 0.98

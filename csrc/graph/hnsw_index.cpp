@@ -15,7 +15,6 @@ namespace vsearch {
 
 namespace {
 
-constexpr std::size_t kMinCapacity = 1024;  // first allocation, in nodes
 constexpr std::size_t kGrowthFactor = 2;    // geometric growth: amortised O(1) copies per add
 // Vector bytes fetched ahead of a distance: the first lines matter most, the
 // hardware prefetcher streams the rest of a long row.
@@ -83,7 +82,9 @@ void HnswIndex::reserve_for(std::size_t total) {
     if (total > kMaxElements) throw std::length_error("an index holds at most 2^31 - 1 vectors");
     slots_.reserve(total, ids_.data());
     if (total <= capacity_) return;
-    std::size_t capacity = std::max({total, capacity_ * kGrowthFactor, kMinCapacity});
+    // The first batch gets exactly its size (a small high-dimensional index
+    // stays small); growth after that is geometric.
+    std::size_t capacity = std::max(total, capacity_ * kGrowthFactor);
     capacity = std::min(capacity, kMaxElements);
     // Each part allocates before it swaps, so a failed allocation leaves
     // every part holding its old contents (possibly with more room).
@@ -271,7 +272,11 @@ void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t 
         bool diverse = true;
         const Prepared from_candidate = prepare_node(candidate.id, ctx.other_scratch.data());
         for (const Neighbor& chosen : kept) {
-            if (distance_to(from_candidate, chosen.id) < candidate.distance) {
+            // An exact copy of a kept neighbour adds no direction. The
+            // paper's test alone keeps every copy (0 < 0 is false), so a large
+            // group of duplicates would fill each other's lists and become an
+            // island that traps searches.
+            if (distance_to(from_candidate, chosen.id) < candidate.distance || same_vector(candidate.id, chosen.id)) {
                 diverse = false;
                 break;
             }

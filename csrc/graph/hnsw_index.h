@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -175,6 +176,9 @@ private:
 
     float distance_to(const Prepared& query, std::uint32_t node) const {
         return space_.distance(query, store_.row(node), store_.scalar(node));
+    }
+    bool same_vector(std::uint32_t a, std::uint32_t b) const {
+        return std::memcmp(store_.row(a), store_.row(b), params_.dim * sizeof(float)) == 0;
     }
     Prepared prepare_node(std::uint32_t node, float* scratch) const {
         return space_.prepare(store_.row(node), Side::kBuild, scratch);
