@@ -7,6 +7,7 @@ so a report can be redrawn from a saved ``results.json``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -309,6 +310,9 @@ def write(results: dict[str, Any], out: Path, plots_enabled: bool = True) -> dic
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     k = results["meta"]["k"]
+    if plots_enabled and importlib.util.find_spec("matplotlib") is None:
+        print("notice: matplotlib is not installed, so no plots (pip install matplotlib, or vsearch[bench])")
+        plots_enabled = False
     plots = {ds["name"]: plot_dataset(ds, out, k) for ds in results["datasets"]} if plots_enabled else {}
     (out / "report.md").write_text(markdown(results, plots))
     return plots

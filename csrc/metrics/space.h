@@ -51,10 +51,6 @@ public:
     // Throws std::invalid_argument for inconsistent parameters.
     Space(MetricKind kind, std::size_t dim, SimdLevel level, const MetricParams& params = {});
 
-    MetricKind kind() const { return kind_; }
-    std::size_t dim() const { return dim_; }
-    SimdLevel level() const { return kernels_.level; }
-    const MetricParams& params() const { return params_; }
 
     // The per-row scalar: 1/|x| for cosine and GSSF, mean(x) for SNR.
     bool uses_row_scalar() const {

@@ -37,7 +37,6 @@ public:
         view.owned_ = false;
         return view;
     }
-    bool owned() const { return owned_; }
     AlignedArray(AlignedArray&& other) noexcept { swap(other); }
     AlignedArray& operator=(AlignedArray&& other) noexcept {
         AlignedArray(std::move(other)).swap(*this);
