@@ -119,17 +119,14 @@ class VsearchEngine(Engine):
         import vsearch
 
         names = tuple(vsearch.METRICS)
-        return names + ("gssf",) if hasattr(vsearch, "GSSF") else names
+        return names + ("gssf",)
 
     def build(self, base: np.ndarray, metric: MetricSpec, params: BuildParams) -> None:
         import vsearch
 
         self.index = vsearch.Index(base.shape[1], metric.model if metric.model is not None else metric.name,
                                    M=params.M, ef_construction=params.ef_construction, seed=params.seed)
-        try:
-            self.index.add(base, threads=self.threads, progress=False)
-        except TypeError:  # a vsearch without the progress option
-            self.index.add(base, threads=self.threads)
+        self.index.add(base, threads=self.threads, progress=False)
 
     def search_one(self, query: Any, k: int) -> np.ndarray:
         return self.index.search(query, k, ef=self.ef, threads=1).ids

@@ -65,14 +65,11 @@ def meta_features(ds: Dataset, seed: int = 0) -> dict[str, Any]:
 
 
 def train_gssf(ds: Dataset, runner: Runner) -> MetricSpec | None:
-    """A GSSF metric trained on (a sample of) the base labels, if vsearch ships GSSF."""
+    """A GSSF metric trained on (a sample of) the base labels."""
     if "vsearch" not in runner.cfg.engines:
         return None
     import vsearch
 
-    cls = getattr(vsearch, "GSSF", None)
-    if cls is None:
-        return None
     if ds.base_labels is None:
         runner.notice(f"gssf needs labels; {ds.name} has none, so the funnel has no gssf row")
         return None
@@ -82,16 +79,12 @@ def train_gssf(ds: Dataset, runner: Runner) -> MetricSpec | None:
     idx = np.sort(rng.choice(len(ds.base), min(len(ds.base), GSSF_MAX_TRAIN), replace=False))
     t0 = time.perf_counter()
     try:
-        try:
-            model = cls(dim, block_size=block).fit(ds.base[idx], ds.base_labels[idx], progress=False)
-        except TypeError:
-            model = cls(dim, block_size=block).fit(ds.base[idx], ds.base_labels[idx])
-        weights = model.weights() if hasattr(model, "weights") else np.frombuffer(repr(model).encode(), np.uint8)
-    except Exception as error:  # a library in development: report, do not stop the run
-        runner.notice(f"gssf training failed on {ds.name}: {type(error).__name__}: {error}")
+        model = vsearch.GSSF(dim, block_size=block).fit(ds.base[idx], ds.base_labels[idx], progress=False)
+    except vsearch.errors.InvalidParameterError as error:  # e.g. too few labels with two members
+        runner.notice(f"gssf cannot be trained on {ds.name}: {error}")
         return None
     runner.log(f"  trained gssf (block {block}) on {len(idx):,} labelled base vectors in {time.perf_counter() - t0:.1f} s")
-    return gssf_spec(model, f"gssf{array_hash(np.asarray(weights))}")
+    return gssf_spec(model, f"gssf{array_hash(model.weights())}")
 
 
 def funnel_metrics(ds: Dataset, runner: Runner) -> list[MetricSpec]:
@@ -101,7 +94,7 @@ def funnel_metrics(ds: Dataset, runner: Runner) -> list[MetricSpec]:
         return metrics
     import vsearch
 
-    for name in getattr(vsearch, "METRICS", ()):
+    for name in vsearch.METRICS:
         if name not in BUILTIN:
             runner.notice(f"vsearch metric {name} has no exact reference in bench.distances; not in the funnel")
     if runner.cfg.gssf:
