@@ -65,3 +65,12 @@ def assert_same_ranking(ids, ref_ids, D, rtol=1e-5, atol=1e-7):
                 f"query {i} rank {j}: index gave id {a} (d={da}), exact is id {b} (d={db})"
             )
         assert len(set(ids[i].tolist())) == ids.shape[1], ids[i]
+
+
+def assert_same_search(index, loaded, queries, k: int = 10) -> None:
+    """Two indexes give identical ids and distances, single- and multi-threaded."""
+    for threads in (1, 0):
+        a = index.search(queries, k=k, threads=threads)
+        b = loaded.search(queries, k=k, threads=threads)
+        assert np.array_equal(a.ids, b.ids)
+        assert np.array_equal(a.distances, b.distances)

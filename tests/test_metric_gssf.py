@@ -21,7 +21,7 @@ from vsearch import _core
 from vsearch.errors import InvalidParameterError, InvalidVectorError
 
 from conftest import graph_stats, load_dataset, make_clustered
-from helpers import require_level, place_vector, tolerant_recall
+from helpers import require_level, place_vector, tolerant_recall, assert_same_search
 
 ALL_LEVELS = ("scalar", "avx2", "avx512")
 DIMS = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 127, 128, 384, 768, 1000]
@@ -398,11 +398,7 @@ def test_round_trip_identical_with_weights(method, tmp_path):
     assert np.array_equal(restored.matrix, model.matrix)
     assert (loaded.M, loaded.ef_construction, loaded.ef, loaded.seed) == (8, 80, 31, 5)
     assert graph_stats(loaded) == graph_stats(index)
-    for threads in (1, 0):
-        a = index.search(queries, k=10, threads=threads)
-        b = loaded.search(queries, k=10, threads=threads)
-        assert np.array_equal(a.ids, b.ids)
-        assert np.array_equal(a.distances, b.distances)
+    assert_same_search(index, loaded, queries)
     ids = np.concatenate([np.arange(800), np.arange(800, 1200) * 3])
     assert np.array_equal(loaded.get(ids), base)
     assert bytes(loaded) == bytes(index)

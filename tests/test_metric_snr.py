@@ -17,7 +17,7 @@ from vsearch import _core
 from vsearch.errors import InvalidParameterError, InvalidVectorError
 
 from conftest import graph_stats, load_dataset, make_clustered
-from helpers import available_levels, require_level, place_vector, tolerant_recall, assert_same_ranking
+from helpers import available_levels, require_level, place_vector, tolerant_recall, assert_same_ranking, assert_same_search
 
 ALL_LEVELS = ("scalar", "avx2", "avx512")
 # SNR needs at least two coordinates for a nonzero variance.
@@ -351,11 +351,7 @@ def test_round_trip_identical(method, tmp_path):
     assert len(loaded) == len(index)
     assert loaded.read_only is (method == "mmap")
     assert graph_stats(loaded) == graph_stats(index)
-    for threads in (1, 0):
-        a = index.search(queries, k=10, threads=threads)
-        b = loaded.search(queries, k=10, threads=threads)
-        assert np.array_equal(a.ids, b.ids)
-        assert np.array_equal(a.distances, b.distances)
+    assert_same_search(index, loaded, queries)
     ids = np.concatenate([np.arange(1000), np.arange(1000, 1500) * 5 + 2])
     assert np.array_equal(loaded.get(ids), base)
     assert bytes(loaded) == bytes(index)
