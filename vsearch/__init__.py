@@ -15,7 +15,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from . import errors, persistence  # noqa: E402
+from . import errors, limits, persistence  # noqa: E402
 from ._validation import METRICS  # noqa: E402
 from .custom import CustomMetric, metric  # noqa: E402
 from .gssf import GSSF  # noqa: E402
@@ -65,6 +65,7 @@ __all__ = [
     "CustomMetric",
     "metric",
     "errors",
+    "limits",
     "simd_level",
     "available_simd_levels",
     "__version__",

@@ -14,8 +14,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from . import _core
-from ._validation import MAX_M
+from . import _core, limits
 from .errors import IndexFormatError
 
 MAGIC = b"\x89VSX\r\n\x1a\n"
@@ -26,12 +25,10 @@ HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian mark, descrip
 SECTION_ALIGNMENT = 64
 FLOATS_PER_ALIGNED_ROW = 16  # rows are padded to 64 bytes
 
-# Limits no honest file comes near; they stop a hostile number before it is used.
+# Limits of the file itself; those of the index are vsearch.limits, which the
+# constructor enforces too, so every index vsearch builds loads back.
 MAX_DESCRIPTOR_BYTES = 1 << 20
-MAX_DIM = 1 << 20
-MAX_EF = 1 << 31
-MAX_LEVEL = 63
-MAX_UPPER_BLOCKS = (1 << 32) - 2
+MAX_UPPER_BLOCKS = (1 << 32) - 2  # block numbers are uint32, 0xFFFFFFFF meaning none
 FILE_METRICS = ("l2", "ip", "cosine", "snr", "gssf", "custom")
 ROW_SCALAR_SECTIONS = {"cosine": "scales", "gssf": "scales", "snr": "means"}
 GSSF_SECTION = "gssf_weights"
@@ -171,7 +168,7 @@ class Reader:
             )
         if not isinstance(d.get("library"), str):
             raise self.fail("'library' must be a string", "descriptor")
-        dim = self._int(d, "dim", 1, MAX_DIM)
+        dim = self._int(d, "dim", 1, limits.MAX_DIM)
         metric = d.get("metric")
         if metric not in FILE_METRICS:
             raise self.fail(f"unknown metric {metric!r}", "descriptor")
@@ -184,16 +181,16 @@ class Reader:
                 raise self.fail(f"gssf block_size {block} does not divide dim {dim}", "descriptor")
         if metric == "custom" and not (isinstance(params.get("name"), str) and params["name"]):
             raise self.fail("a custom metric's 'name' must be a non-empty string", "descriptor")
-        self._int(d, "M", 2, MAX_M)
-        self._int(d, "ef_construction", 1, MAX_EF)
-        self._int(d, "ef", 1, MAX_EF)
+        self._int(d, "M", 2, limits.MAX_M)
+        self._int(d, "ef_construction", 1, limits.MAX_EF)
+        self._int(d, "ef", 1, limits.MAX_EF)
         self._int(d, "seed", 0, (1 << 64) - 1)
-        count = self._int(d, "count", 0, _core.MAX_ELEMENTS)
-        self._int(d, "max_level", -1, MAX_LEVEL)
+        count = self._int(d, "count", 0, limits.MAX_ELEMENTS)
+        self._int(d, "max_level", -1, limits.MAX_LEVEL)
         self._int(d, "entry_point", -1, count - 1)
         self._int(d, "max_id", -1 if count == 0 else INT64_MIN, INT64_MAX)
         self._int(d, "upper_blocks", 0, MAX_UPPER_BLOCKS)
-        if self._int(d, "row_stride", 1, MAX_DIM) != row_stride(dim):
+        if self._int(d, "row_stride", 1, limits.MAX_DIM + FLOATS_PER_ALIGNED_ROW) != row_stride(dim):
             raise self.fail(f"'row_stride' must be {row_stride(dim)} for dim {dim}", "descriptor")
 
     def _check_sections(self, d: dict[str, Any], file_size: int, descriptor_end: int) -> list[Section]:

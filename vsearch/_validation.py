@@ -17,7 +17,6 @@ from .errors import (
 )
 
 METRICS = ("l2", "ip", "cosine", "snr")  # by name; gssf and custom metrics come as objects
-MAX_M = 4096  # far above any useful value; bounds per-node link storage (2*M ids on level 0)
 
 # dtype kinds that convert to float32 without surprises: bool, ints, floats.
 _NUMERIC_KINDS = "biuf"
@@ -97,3 +96,11 @@ def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise InvalidParameterError(f"{name} must be >= {minimum}; got {value}")
     return int(value)
+
+
+def bounded_int(value: Any, name: str, minimum: int, maximum: int, what: str) -> int:
+    """An integer in [minimum, maximum]; `what` says what the upper limit protects."""
+    value = positive_int(value, name, minimum)
+    if value > maximum:
+        raise InvalidParameterError(f"{name} must be <= {maximum} ({what}); got {value}")
+    return value

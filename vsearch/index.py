@@ -8,10 +8,10 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from . import _core, _metric_spec, persistence
+from . import _core, _metric_spec, limits, persistence
 from ._progress import ProgressBar
 from ._metric_spec import MetricSpec
-from ._validation import MAX_M, as_float_rows, as_ids, is_ready, positive_int
+from ._validation import as_float_rows, as_ids, bounded_int, is_ready, positive_int
 from .errors import (
     DuplicateIdError,
     InvalidParameterError,
@@ -23,6 +23,12 @@ from .errors import (
 
 # Batches at least this large show a progress bar when stderr is a terminal.
 _PROGRESS_MIN_BATCH = 100_000
+
+
+def _beam_width(value: Any, name: str) -> int:
+    if type(value) is int and 0 < value <= limits.MAX_EF:  # the common case, checked cheaply
+        return value
+    return bounded_int(value, name, 1, limits.MAX_EF, "the widest beam vsearch allows")
 
 
 class SearchResult(NamedTuple):
@@ -78,12 +84,10 @@ class Index:
         seed: int = 0,
         metric_params: Any = None,
     ) -> None:
-        dim = positive_int(dim, "dim")
-        M = positive_int(M, "M", minimum=2)
-        if M > MAX_M:
-            raise InvalidParameterError(f"M must be <= {MAX_M} (links per node); got {M}")
-        ef_construction = positive_int(ef_construction, "ef_construction")
-        ef = positive_int(ef, "ef")
+        dim = bounded_int(dim, "dim", 1, limits.MAX_DIM, "the largest vector vsearch stores")
+        M = bounded_int(M, "M", 2, limits.MAX_M, "links per node")
+        ef_construction = _beam_width(ef_construction, "ef_construction")
+        ef = _beam_width(ef, "ef")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise InvalidParameterError(f"seed must be an integer in [0, 2**64); got {seed!r}")
         spec = _metric_spec.resolve(dim, metric, metric_params)
@@ -180,7 +184,7 @@ class Index:
             SearchResult(ids=array([ 0,  1, -1]), distances=array([ 1., 18., inf], dtype=float32))
         """
         k = positive_int(k, "k")
-        ef = 0 if ef is None else positive_int(ef, "ef")  # 0: the index's own ef
+        ef = 0 if ef is None else _beam_width(ef, "ef")  # 0: the index's own ef
         threads = positive_int(threads, "threads", minimum=0)
         if not is_ready(queries, self._dim):
             queries, was_1d = as_float_rows(queries, self.dim, "queries")
@@ -318,7 +322,7 @@ class Index:
 
     @ef.setter
     def ef(self, value: int) -> None:
-        self._core.ef = positive_int(value, "ef")
+        self._core.ef = _beam_width(value, "ef")
 
     def memory_usage(self) -> int:
         """Bytes held by the index (vectors, graph, id map, search scratch), including spare capacity."""

@@ -24,11 +24,16 @@ public:
     // entries already expanded.
     static constexpr std::uint32_t kExpandedBit = 1u << 31;
 
+    // Room for a pool of `capacity`, so that reset(capacity) cannot allocate.
+    void reserve(std::size_t capacity) {
+        if (items_.size() < capacity + 1) items_.resize(capacity + 1);
+    }
+
     void reset(std::size_t capacity) {
+        reserve(capacity);
         capacity_ = capacity;
         size_ = 0;
         cursor_ = 0;
-        if (items_.size() < capacity + 1) items_.resize(capacity + 1);
     }
 
     std::size_t size() const { return size_; }

@@ -44,9 +44,28 @@ bool same_node(const Neighbor& a, const Neighbor& b) { return a.id == b.id; }
 struct HnswIndex::SearchContext {
     SearchContext(VisitedPool& pool, std::size_t scratch_size)
         : visited(pool.take()), query_scratch(scratch_size), other_scratch(scratch_size) {}
+
+    // Allocates all that inserting into an index of `count` nodes (new nodes
+    // up to `top_level`) needs, so that insert() cannot fail.
+    void reserve_for_insert(std::size_t count, std::size_t ef_construction, std::size_t M, int top_level) {
+        const std::size_t max_links = 2 * M;  // level 0's bound, the largest
+        const std::size_t beam = std::min(ef_construction, count);
+        visited->reserve(count);
+        pool.reserve(beam);
+        fresh.reserve(max_links);
+        candidates.reserve(beam + max_links);
+        kept.reserve(max_links);
+        relinked.reserve(max_links + 1);
+        chosen.resize(static_cast<std::size_t>(top_level) + 1);
+        for (auto& level : chosen) level.reserve(max_links);
+    }
+
     VisitedPool::Lease visited;
     CandidatePool pool;
-    std::vector<std::uint32_t> fresh;    // unvisited neighbours of the expanded node
+    std::vector<std::uint32_t> fresh;           // unvisited neighbours of the expanded node
+    std::vector<Neighbor> candidates;           // a new node's candidates on the current level
+    std::vector<Neighbor> kept;                 // select_neighbors' choice
+    std::vector<Neighbor> relinked;             // a full list plus the node linking back to it
     std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
     std::vector<float> query_scratch;           // the prepared query (metrics that transform it)
     std::vector<float> other_scratch;           // a prepared node during neighbour selection
@@ -60,9 +79,16 @@ HnswIndex::HnswIndex(const IndexParams& params)
       level_rng_(params.seed),
       store_(params.dim, space_.uses_row_scalar()),
       links_(params.M) {
-    if (params.dim == 0) throw std::invalid_argument("dim must be positive");
-    if (params.M < 2) throw std::invalid_argument("M must be at least 2");
-    if (params.ef_construction == 0 || params.ef == 0) throw std::invalid_argument("ef must be at least 1");
+    if (params.dim == 0 || params.dim > kMaxDim)
+        throw std::invalid_argument("dim must be in [1, " + std::to_string(kMaxDim) + "]");
+    if (params.M < 2 || params.M > kMaxM) throw std::invalid_argument("M must be in [2, " + std::to_string(kMaxM) + "]");
+    if (params.ef_construction == 0 || params.ef_construction > kMaxEf || params.ef == 0 || params.ef > kMaxEf)
+        throw std::invalid_argument("ef and ef_construction must be in [1, " + std::to_string(kMaxEf) + "]");
+}
+
+void HnswIndex::set_ef(std::size_t ef) {
+    if (ef == 0 || ef > kMaxEf) throw std::invalid_argument("ef must be in [1, " + std::to_string(kMaxEf) + "]");
+    ef_.store(ef, std::memory_order_relaxed);
 }
 
 std::size_t HnswIndex::size() const {
@@ -79,7 +105,8 @@ int HnswIndex::draw_level() {
 }
 
 void HnswIndex::reserve_for(std::size_t total) {
-    if (total > kMaxElements) throw std::length_error("an index holds at most 2^31 - 1 vectors");
+    if (total > kMaxElements)
+        throw std::length_error("an index holds at most " + std::to_string(kMaxElements) + " vectors");
     slots_.reserve(total, ids_.data());
     if (total <= capacity_) return;
     // The first batch gets exactly its size (a small high-dimensional index
@@ -140,6 +167,8 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
     check_rows(vectors, n, "vectors");
     std::shared_lock<std::shared_mutex> no_save(mutations_);
     std::size_t first = 0;
+    std::vector<int> levels;
+    std::vector<std::unique_ptr<SearchContext>> contexts;
     {
         GrowthLock::Exclusive lock(growth_);
         if (ids != nullptr) {
@@ -158,14 +187,33 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
                 throw std::overflow_error("automatic ids would overflow int64: pass ids explicitly");
             outcome.first_auto_id = max_id_ + 1;
         }
-        reserve_for(count_ + n);
+        // Everything the batch needs is had before the index changes: a
+        // failure here (bad_alloc, too many vectors) leaves it as it was,
+        // the level generator included.
+        const std::mt19937_64 levels_before = level_rng_;
+        try {
+            levels.resize(n);
+            std::size_t upper_blocks = 0;
+            int top_level = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                levels[i] = draw_level();
+                upper_blocks += static_cast<std::size_t>(levels[i]);
+                top_level = std::max(top_level, levels[i]);
+            }
+            reserve_for(count_ + n);
+            links_.reserve_upper(upper_blocks);
+            contexts = contexts_for_insert(worker_count(threads, n), count_ + n, top_level);
+        } catch (...) {
+            level_rng_ = levels_before;
+            throw;
+        }
         first = count_;
         for (std::size_t i = 0; i < n; ++i) {
             const auto node = static_cast<std::uint32_t>(first + i);
             const float* v = vectors + i * params_.dim;
             const std::int64_t id = ids != nullptr ? ids[i] : outcome.first_auto_id + static_cast<std::int64_t>(i);
             store_.set(node, v, space_.row_scalar(v));
-            links_.init_node(node, draw_level());
+            links_.init_node(node, levels[i]);
             ids_[node] = id;
             slots_.insert(id, node);
             max_id_ = std::max(max_id_, id);
@@ -176,13 +224,12 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
     GrowthLock::Shared lock(growth_);
     WorkQueue queue(n);
     std::atomic<std::size_t> done{0};
-    const std::size_t workers = worker_count(threads, n);
     std::function<void()> monitor;
     if (progress && n >= kProgressMinBatch) monitor = [&] { progress(done.load(std::memory_order_relaxed)); };
     run_workers(
-        workers,
-        [&](std::size_t) {
-            SearchContext ctx(visited_pool_, space_.scratch_size());
+        contexts.size(),
+        [&](std::size_t worker) {
+            SearchContext& ctx = *contexts[worker];
             std::size_t i;
             while (queue.pop(&i)) {
                 insert(static_cast<std::uint32_t>(first + i), ctx);
@@ -192,6 +239,18 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
         monitor);
     if (monitor) progress(n);
     return outcome;
+}
+
+std::vector<std::unique_ptr<HnswIndex::SearchContext>> HnswIndex::contexts_for_insert(std::size_t workers,
+                                                                                     std::size_t total,
+                                                                                     int top_level) {
+    std::vector<std::unique_ptr<SearchContext>> contexts;
+    contexts.reserve(workers);
+    for (std::size_t w = 0; w < workers; ++w) {
+        contexts.push_back(std::make_unique<SearchContext>(visited_pool_, space_.scratch_size()));
+        contexts.back()->reserve_for_insert(total, params_.ef_construction, params_.M, top_level);
+    }
+    return contexts;
 }
 
 std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t entry, int from_level,
@@ -206,7 +265,9 @@ std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t ent
             const std::uint32_t count = std::min<std::uint32_t>(load_relaxed(list), links_.max_links(level));
             for (std::uint32_t j = 1; j <= count; ++j) {
                 const std::uint32_t candidate = load_relaxed(list + j);
-                if (candidate >= count_) continue;  // only a damaged mapped file has such links
+                // Never true in a validated index; one byte read per upper-level
+                // link keeps a wild read impossible should that ever break.
+                if (candidate >= count_ || links_.level(candidate) < level) continue;
                 const float d = distance_to(query, candidate);
                 if (d < current_distance) {
                     current_distance = d;
@@ -223,11 +284,12 @@ void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::si
                              SearchContext& ctx) const {
     CandidatePool& pool = ctx.pool;
     VisitedSet& visited = *ctx.visited;
-    pool.reset(ef);
+    pool.reset(std::min(ef, count_));  // a pool larger than the index never fills
     visited.reset(count_);
     visited.test_and_set(entry);
     pool.insert(distance_to(query, entry), entry);
     const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
+    const bool upper = level > 0;
     std::vector<std::uint32_t>& fresh = ctx.fresh;
     fresh.resize(max_links);
 
@@ -242,8 +304,9 @@ void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::si
         for (std::uint32_t j = 1; j <= count; ++j) {
             const std::uint32_t neighbor = load_relaxed(list + j);
             // Always true but in a damaged memory-mapped file, whose level-0
-            // links are not validated at load: never read out of bounds.
-            if (neighbor < count_) {
+            // links are not validated at load: never read out of bounds. (Upper
+            // levels, walked only by inserts, also check the level, as above.)
+            if (neighbor < count_ && (!upper || links_.level(neighbor) >= level)) {
                 visited.prefetch(neighbor);
                 fresh[fresh_count++] = neighbor;
             }
@@ -265,8 +328,8 @@ void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::si
 void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count,
                                  SearchContext& ctx) const {
     if (candidates.size() < max_count) return;
-    std::vector<Neighbor> kept;
-    kept.reserve(max_count);
+    std::vector<Neighbor>& kept = ctx.kept;
+    kept.clear();
     for (const Neighbor& candidate : candidates) {
         if (kept.size() >= max_count) break;
         bool diverse = true;
@@ -283,7 +346,7 @@ void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t 
         }
         if (diverse) kept.push_back(candidate);
     }
-    candidates.swap(kept);
+    candidates.assign(kept.begin(), kept.end());  // no allocation: kept is a subset
 }
 
 void HnswIndex::write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors) {
@@ -307,8 +370,8 @@ void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float dist
         return;
     }
     // Full: keep the most diverse set among the old links and the new node.
-    std::vector<Neighbor> candidates;
-    candidates.reserve(count + 1);
+    std::vector<Neighbor>& candidates = ctx.relinked;
+    candidates.clear();
     candidates.push_back({distance, node});
     const Prepared from_neighbor = prepare_node(neighbor, ctx.query_scratch.data());
     for (std::uint32_t j = 1; j <= count; ++j) {
@@ -343,12 +406,12 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
     // level must find its lower lists already filled, or it would descend
     // into an empty level 0 and return too few results.
     std::vector<std::vector<Neighbor>>& chosen = ctx.chosen;
-    const int linked_top = std::min(node_level, top_level);
-    chosen.resize(linked_top + 1);
+    const int linked_top = std::min(node_level, top_level);  // chosen has room for it (reserve_for_insert)
     for (int level = linked_top; level >= 0; --level) {
         search_layer(query, nearest, params_.ef_construction, level, ctx);
-        std::vector<Neighbor>& candidates = chosen[level];
+        std::vector<Neighbor>& candidates = ctx.candidates;
         candidates.clear();
+        chosen[level].clear();
         for (std::size_t j = 0; j < ctx.pool.size(); ++j) {
             const Neighbor found = ctx.pool.at(j);
             if (found.id != node) candidates.push_back(found);  // concurrent inserts may reach us
@@ -371,6 +434,7 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
             select_neighbors(candidates, links_.max_links(level), ctx);
         }
         write_links(node, level, candidates);
+        chosen[level].assign(candidates.begin(), candidates.end());
     }
     for (int level = linked_top; level >= 0; --level)
         for (const Neighbor& neighbor : chosen[level]) link_back(neighbor.id, node, neighbor.distance, level, ctx);

@@ -26,6 +26,7 @@
 #include "candidate_pool.h"
 #include "growth_lock.h"
 #include "label_map.h"
+#include "limits.h"
 #include "link_store.h"
 #include "visited_set.h"
 
@@ -104,10 +105,7 @@ struct IndexStats {
 
 class HnswIndex {
 public:
-    // Internal slots keep their top bit free for CandidatePool's flag.
-    static constexpr std::size_t kMaxElements = CandidatePool::kExpandedBit - 1;
-    static constexpr int kMaxLevel = 63;  // caps a (vanishingly rare) runaway level draw
-
+    // Throws std::invalid_argument for parameters outside limits.h.
     explicit HnswIndex(const IndexParams& params);
 
     // Loading a saved index, step 1: an index with room for exactly the
@@ -119,9 +117,11 @@ public:
     void finish_restore(const SavedLayout& layout);
 
     // A read-only index over saved sections in the caller's memory (a memory
-    // map), which must outlive it. The small sections are validated now
-    // (throws FormatError); level-0 links and vectors only by verify(), and
-    // every level-0 link is bounds-checked where a search reads it.
+    // map), which must outlive it. The small sections (levels, upper blocks
+    // and links, ids) are copied and validated now (throws FormatError), so
+    // the graph reads what was checked even if the file changes under the
+    // map; level-0 links and vectors stay mapped, are checked by verify(),
+    // and every level-0 link is bounds-checked where a search reads it.
     static std::unique_ptr<HnswIndex> map_sections(const IndexParams& params, const SavedLayout& layout,
                                                    const SavedSections& sections);
 
@@ -133,13 +133,17 @@ public:
     SavedSections sections() const;
     std::size_t row_stride() const { return store_.stride(); }
 
-    // Full structural check of the graph and vectors (throws FormatError).
+    // Every invariant of vsearch/FORMAT.md ("Invariants") on the index as it
+    // is now (throws FormatError). Waits for running adds.
     void verify() const;
     bool read_only() const { return read_only_; }
 
     // Adds n rows. `ids` may be null: ids max(previous)+1, ... are given.
     // A batch with an id already present or repeated adds nothing and returns
-    // the offending ids. `progress(done)` is called from the calling thread.
+    // the offending ids. Everything the batch needs (memory, search state,
+    // threads) is had before the index changes, so a failed add (bad_alloc,
+    // too many vectors) leaves it as it was. `progress(done)` is called from
+    // the calling thread.
     AddOutcome add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                    const std::function<void(std::size_t)>& progress = nullptr);
 
@@ -161,7 +165,8 @@ public:
     std::size_t dim() const { return params_.dim; }
     const IndexParams& params() const { return params_; }
     std::size_t ef() const { return ef_.load(std::memory_order_relaxed); }
-    void set_ef(std::size_t ef) { ef_.store(ef, std::memory_order_relaxed); }
+    // Throws std::invalid_argument outside [1, kMaxEf].
+    void set_ef(std::size_t ef);
     std::size_t memory_bytes() const;
     IndexStats stats() const;
 
@@ -187,11 +192,18 @@ private:
     // The file section holding row scalars (see vsearch/FORMAT.md).
     const char* row_scalar_section() const { return params_.metric == MetricKind::kSnr ? "means" : "scales"; }
     int draw_level();
-    void validate_small_sections(const SavedLayout& layout);
+    // The checks of a saved (or live) index, one per invariant group of
+    // vsearch/FORMAT.md; each throws FormatError naming the section.
+    void check_layout(const SavedLayout& layout) const;
+    void check_levels_and_upper_links(const SavedLayout& layout) const;
+    void build_label_map(const SavedLayout& layout);
+    void check_label_map() const;
+    void check_level0() const;
+    void check_vectors() const;
     void start_serving(const SavedLayout& layout);
-    void validate_level0() const;
-    void validate_vectors() const;
     void reserve_for(std::size_t total);
+    std::vector<std::unique_ptr<SearchContext>> contexts_for_insert(std::size_t workers, std::size_t total,
+                                                                    int top_level);
     void insert(std::uint32_t node, SearchContext& ctx);
     std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
     void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
@@ -210,7 +222,7 @@ private:
 
     bool read_only_ = false;
     mutable GrowthLock growth_;
-    std::shared_mutex mutations_;     // shared by add, exclusive while saving
+    mutable std::shared_mutex mutations_;  // shared by add, exclusive while saving or verifying
     std::mutex entry_mutex_;          // held while a new top-level node is inserted
     std::atomic<std::uint64_t> entry_{kNoEntry};
     std::mt19937_64 level_rng_;       // drawn under the exclusive growth lock

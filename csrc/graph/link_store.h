@@ -35,7 +35,16 @@ public:
         capacity_ = capacity;
     }
 
-    // Gives a reserved slot empty lists on levels 0..level.
+    // Room for `more` upper blocks beyond those in use, so that init_node
+    // cannot allocate. Throws std::length_error past 32-bit block numbers.
+    void reserve_upper(std::size_t more) {
+        if (upper_blocks_ + more >= kNoBlock) throw std::length_error("too many upper-level nodes for 32-bit link offsets");
+        const std::size_t words = (upper_blocks_ + more) * upper_stride_;
+        if (words > upper_.size()) upper_ = upper_.grown(std::max(words, 2 * upper_.size()), upper_blocks_ * upper_stride_);
+    }
+
+    // Gives a reserved slot empty lists on levels 0..level (its upper blocks
+    // reserved by reserve_upper).
     void init_node(std::uint32_t node, int level) {
         levels_[node] = static_cast<std::uint8_t>(level);
         locks_[node] = 0;
@@ -45,24 +54,24 @@ public:
         first_block_[node] = kNoBlock;
         if (level == 0) return;
         const std::size_t block = upper_blocks_;
-        if (block + level >= kNoBlock) throw std::length_error("too many upper-level nodes for 32-bit link offsets");
-        const std::size_t words = (block + level) * upper_stride_;
-        if (words > upper_.size()) upper_ = upper_.grown(std::max(words, 2 * upper_.size()), upper_blocks_ * upper_stride_);
         std::memset(upper_.data() + block * upper_stride_, 0, level * upper_stride_ * sizeof(std::uint32_t));
         first_block_[node] = static_cast<std::uint32_t>(block);
         upper_blocks_ += level;
     }
 
-    // Views of saved sections (see vsearch/FORMAT.md) for `count` nodes. The
-    // caller keeps the memory alive and validates it before use.
-    void borrow(std::size_t count, const std::uint32_t* level0, const std::uint32_t* first_block,
-                const std::uint8_t* levels, const std::uint32_t* upper, std::size_t upper_blocks) {
+    // A read-only store over saved sections (see vsearch/FORMAT.md) for
+    // `count` nodes. Level-0 links stay in the caller's memory (large; the
+    // caller keeps it alive and searches bounds-check them); levels, first
+    // blocks and upper links are copied (small), so the checks made on them
+    // at load hold for as long as the store lives.
+    void map(std::size_t count, const std::uint32_t* level0, const std::uint32_t* first_block,
+             const std::uint8_t* levels, const std::uint32_t* upper, std::size_t upper_blocks) {
         level0_ = AlignedArray<std::uint32_t>::borrow(level0, count * level0_stride_);
-        first_block_ = AlignedArray<std::uint32_t>::borrow(first_block, count);
-        levels_ = AlignedArray<std::uint8_t>::borrow(levels, count);
-        upper_ = AlignedArray<std::uint32_t>::borrow(upper, upper_blocks * upper_stride_);
+        first_block_ = AlignedArray<std::uint32_t>::copy_of(first_block, count);
+        levels_ = AlignedArray<std::uint8_t>::copy_of(levels, count);
+        upper_ = AlignedArray<std::uint32_t>::copy_of(upper, upper_blocks * upper_stride_);
         upper_blocks_ = upper_blocks;
-        capacity_ = count;  // no locks: a borrowed (read-only) index never changes
+        capacity_ = count;  // no locks: a mapped (read-only) index never changes
     }
 
     // Room for exactly `count` nodes and `upper_blocks` blocks, to be filled

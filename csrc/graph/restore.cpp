@@ -53,9 +53,11 @@ std::unique_ptr<HnswIndex> HnswIndex::allocate_restore(const IndexParams& params
 
 void HnswIndex::finish_restore(const SavedLayout& layout) {
     count_ = layout.count;
-    validate_small_sections(layout);
-    validate_level0();
-    validate_vectors();
+    check_layout(layout);
+    check_levels_and_upper_links(layout);
+    build_label_map(layout);
+    check_level0();
+    check_vectors();
     start_serving(layout);
 }
 
@@ -64,13 +66,15 @@ std::unique_ptr<HnswIndex> HnswIndex::map_sections(const IndexParams& params, co
     if (layout.count > kMaxElements) throw FormatError("descriptor", "count exceeds the maximum index size");
     auto index = std::make_unique<HnswIndex>(params);
     index->store_.borrow(layout.count, sections.vectors, sections.row_scalars);
-    index->links_.borrow(layout.count, sections.level0_links, sections.upper_offsets, sections.levels,
-                         sections.upper_links, layout.upper_blocks);
-    index->ids_ = AlignedArray<std::int64_t>::borrow(sections.ids, layout.count);
+    index->links_.map(layout.count, sections.level0_links, sections.upper_offsets, sections.levels,
+                      sections.upper_links, layout.upper_blocks);
+    index->ids_ = AlignedArray<std::int64_t>::copy_of(sections.ids, layout.count);
     index->count_ = layout.count;
     index->capacity_ = layout.count;
     index->read_only_ = true;
-    index->validate_small_sections(layout);
+    index->check_layout(layout);
+    index->check_levels_and_upper_links(layout);
+    index->build_label_map(layout);
     index->start_serving(layout);
     return index;
 }
@@ -81,12 +85,12 @@ void HnswIndex::start_serving(const SavedLayout& layout) {
         entry_.store(pack_entry(static_cast<std::uint32_t>(layout.entry_point), layout.max_level));
 }
 
-void HnswIndex::validate_small_sections(const SavedLayout& layout) {
-    const std::size_t n = layout.count;
+// Invariants 1-3 of FORMAT.md: the descriptor's graph fields.
+void HnswIndex::check_layout(const SavedLayout& layout) const {
+    const std::size_t n = count_;
     if (n == 0) {
         if (layout.max_level != -1 || layout.entry_point != -1 || layout.upper_blocks != 0 || layout.max_id < -1)
             throw FormatError("descriptor", "an empty index must have max_level -1, entry_point -1, no upper blocks");
-        max_id_ = layout.max_id;
         return;
     }
     if (layout.max_level < 0 || layout.max_level > kMaxLevel)
@@ -96,10 +100,14 @@ void HnswIndex::validate_small_sections(const SavedLayout& layout) {
         throw FormatError("descriptor", "entry_point " + std::to_string(layout.entry_point) + " is not a slot < " + at(n));
     if (links_.level(static_cast<std::uint32_t>(layout.entry_point)) != layout.max_level)
         throw FormatError("levels", "the entry point is not on max_level");
+}
 
-    // Levels, and upper blocks: each node with level L owns blocks
-    // [first, first + L), inside the table and shared with no other node.
+// Invariants 4-9 of FORMAT.md: levels, upper blocks and upper links.
+void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
+    const std::size_t n = count_;
+    const std::size_t max_upper = links_.max_links(1);
     std::vector<bool> block_used(layout.upper_blocks, false);
+    std::size_t blocks_owned = 0;
     for (std::size_t node = 0; node < n; ++node) {
         const auto slot = static_cast<std::uint32_t>(node);
         const int level = links_.level(slot);
@@ -114,24 +122,37 @@ void HnswIndex::validate_small_sections(const SavedLayout& layout) {
         }
         if (first == LinkStore::kNoBlock || static_cast<std::size_t>(first) + level > layout.upper_blocks)
             throw FormatError("upper_offsets", "node " + at(node) + " has blocks outside the upper link table");
-        for (int l = 0; l < level; ++l) {
-            if (block_used[first + l])
+        for (int l = 1; l <= level; ++l) {
+            const std::size_t b = first + static_cast<std::size_t>(l - 1);
+            if (block_used[b])
                 throw FormatError("upper_offsets", "node " + at(node) + " shares an upper block with another node");
-            block_used[first + l] = true;
+            block_used[b] = true;
+            const std::uint32_t* list = links_.block(b);
+            if (list[0] > max_upper)
+                throw FormatError("upper_links", "block " + at(b) + " has " + std::to_string(list[0]) +
+                                                     " links, more than M = " + std::to_string(max_upper));
+            for (std::uint32_t j = 1; j <= list[0]; ++j) {
+                if (list[j] >= n)
+                    throw FormatError("upper_links", "block " + at(b) + " links to node " + std::to_string(list[j]) +
+                                                         ", not below count " + at(n));
+                if (links_.level(list[j]) < l)
+                    throw FormatError("upper_links", "node " + at(node) + " links on level " + std::to_string(l) +
+                                                         " to node " + std::to_string(list[j]) + ", whose top level is " +
+                                                         std::to_string(links_.level(list[j])));
+            }
         }
+        blocks_owned += static_cast<std::size_t>(level);
     }
-    const std::size_t max_upper = links_.max_links(1);
-    for (std::size_t b = 0; b < layout.upper_blocks; ++b) {
-        const std::uint32_t* list = links_.block(b);
-        if (list[0] > max_upper)
-            throw FormatError("upper_links", "block " + at(b) + " has " + std::to_string(list[0]) +
-                                                 " links, more than M = " + std::to_string(max_upper));
-        for (std::uint32_t j = 1; j <= list[0]; ++j)
-            if (list[j] >= n)
-                throw FormatError("upper_links", "block " + at(b) + " links to node " + std::to_string(list[j]) +
-                                                     ", not below count " + at(n));
-    }
+    if (blocks_owned != layout.upper_blocks)
+        throw FormatError("upper_links", "the table has " + at(layout.upper_blocks) + " blocks but the nodes' levels own " +
+                                             at(blocks_owned));
+}
 
+// Invariants 10-11 of FORMAT.md, building the id map on the way.
+void HnswIndex::build_label_map(const SavedLayout& layout) {
+    max_id_ = layout.max_id;
+    const std::size_t n = count_;
+    if (n == 0) return;
     slots_.reserve(n, ids_.data());
     std::int64_t max_id = ids_[0];
     for (std::size_t node = 0; node < n; ++node) {
@@ -142,10 +163,19 @@ void HnswIndex::validate_small_sections(const SavedLayout& layout) {
         max_id = std::max(max_id, id);
     }
     if (layout.max_id < max_id) throw FormatError("descriptor", "max_id is below the largest id in the ids section");
-    max_id_ = layout.max_id;
 }
 
-void HnswIndex::validate_level0() const {
+// Invariants 10-11 of FORMAT.md on a built id map.
+void HnswIndex::check_label_map() const {
+    for (std::size_t node = 0; node < count_; ++node) {
+        const std::int64_t id = ids_[node];
+        if (slots_.find(id, ids_.data()) != node) throw FormatError("ids", "id " + std::to_string(id) + " appears twice");
+        if (id > max_id_) throw FormatError("descriptor", "max_id is below the largest id in the ids section");
+    }
+}
+
+// Invariant 12 of FORMAT.md.
+void HnswIndex::check_level0() const {
     const std::size_t max_links = links_.max_links(0);
     for (std::size_t node = 0; node < count_; ++node) {
         const std::uint32_t* list = links_.list(static_cast<std::uint32_t>(node), 0);
@@ -159,11 +189,13 @@ void HnswIndex::validate_level0() const {
     }
 }
 
-void HnswIndex::validate_vectors() const {
+// Invariants 13-15 of FORMAT.md.
+void HnswIndex::check_vectors() const {
     // Row scalars are derived data: a wrong one (with a correct checksum)
     // would silently skew distances, so each must match its row (up to the
     // rounding of another machine's kernels).
     constexpr double kScalarTolerance = 1e-5;
+    const std::size_t padding = store_.stride() - params_.dim;
     for (std::size_t node = 0; node < count_; ++node) {
         const float* row = store_.row(node);
         try {
@@ -171,6 +203,10 @@ void HnswIndex::validate_vectors() const {
         } catch (const InvalidVectorError& e) {
             throw FormatError("vectors", "row " + at(node) + ": " + e.what());
         }
+        for (std::size_t j = 0; j < padding; ++j)
+            if (row[params_.dim + j] != 0.0f || std::signbit(row[params_.dim + j]))
+                throw FormatError("vectors", "row " + at(node) + " has non-zero padding after its " +
+                                                 std::to_string(params_.dim) + " floats");
         if (!space_.uses_row_scalar()) continue;
         const double expected = space_.row_scalar(row);
         // SNR's scalar is a mean, which may be ~0: measure it against the row's size.
@@ -183,9 +219,14 @@ void HnswIndex::validate_vectors() const {
 }
 
 void HnswIndex::verify() const {
+    std::unique_lock<std::shared_mutex> no_adds(mutations_);
     GrowthLock::Shared lock(growth_);
-    validate_level0();
-    validate_vectors();
+    const SavedLayout now = layout();
+    check_layout(now);
+    check_levels_and_upper_links(now);
+    check_label_map();
+    check_level0();
+    check_vectors();
 }
 
 }  // namespace vsearch

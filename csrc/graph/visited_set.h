@@ -15,13 +15,17 @@ namespace vsearch {
 
 class VisitedSet {
 public:
+    // Room for nodes [0, size), so that reset(size) cannot allocate.
+    void reserve(std::size_t size) {
+        if (tags_.size() >= size) return;
+        tags_ = AlignedArray<std::uint16_t>(size);
+        std::memset(tags_.data(), 0, tags_.bytes());
+        epoch_ = 0;
+    }
+
     // Starts a new search over nodes [0, size).
     void reset(std::size_t size) {
-        if (tags_.size() < size) {
-            tags_ = AlignedArray<std::uint16_t>(size);
-            std::memset(tags_.data(), 0, tags_.bytes());
-            epoch_ = 0;
-        }
+        reserve(size);
         if (++epoch_ == 0) {  // wrapped: old tags could collide, clear once
             std::memset(tags_.data(), 0, tags_.bytes());
             epoch_ = 1;

@@ -10,6 +10,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -40,7 +41,9 @@ inline std::size_t worker_count(std::size_t requested, std::size_t items) {
 
 // Runs body(worker_index) on `workers` threads. While they run, the calling
 // thread calls `monitor` (if given) every `interval`. One worker and no
-// monitor runs inline, so single queries pay no thread start-up.
+// monitor runs inline, so single queries pay no thread start-up. Should the
+// system refuse a thread, the calling thread runs that worker's body itself
+// (without the monitor): work that was started is always finished.
 inline void run_workers(std::size_t workers, const std::function<void(std::size_t)>& body,
                         const std::function<void()>& monitor = nullptr,
                         std::chrono::milliseconds interval = std::chrono::milliseconds(100)) {
@@ -54,19 +57,27 @@ inline void run_workers(std::size_t workers, const std::function<void(std::size_
     std::exception_ptr first_error;
     std::vector<std::thread> threads;
     threads.reserve(workers);
+    auto run = [&](std::size_t w) {
+        std::exception_ptr error;
+        try {
+            body(w);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        if (error && !first_error) first_error = error;
+        if (--running == 0) all_done.notify_all();
+    };
+    std::size_t refused_from = workers;
     for (std::size_t w = 0; w < workers; ++w) {
-        threads.emplace_back([&, w] {
-            std::exception_ptr error;
-            try {
-                body(w);
-            } catch (...) {
-                error = std::current_exception();
-            }
-            std::lock_guard<std::mutex> lock(mutex);
-            if (error && !first_error) first_error = error;
-            if (--running == 0) all_done.notify_all();
-        });
+        try {
+            threads.emplace_back(run, w);
+        } catch (const std::system_error&) {
+            refused_from = w;
+            break;
+        }
     }
+    for (std::size_t w = refused_from; w < workers; ++w) run(w);
     if (monitor) {
         std::unique_lock<std::mutex> lock(mutex);
         while (!all_done.wait_for(lock, interval, [&] { return running == 0; })) {

@@ -277,7 +277,12 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("params"), py::arg("layout"));
     m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
-    m.attr("MAX_ELEMENTS") = HnswIndex::kMaxElements;
+    // The limits of limits.h, for the package's checks and the file reader.
+    m.attr("MAX_ELEMENTS") = vsearch::kMaxElements;
+    m.attr("MAX_DIM") = vsearch::kMaxDim;
+    m.attr("MAX_M") = vsearch::kMaxM;
+    m.attr("MAX_EF") = vsearch::kMaxEf;
+    m.attr("MAX_LEVEL") = vsearch::kMaxLevel;
     py::register_exception<vsearch::InvalidVectorError>(m, "InvalidVectorError", PyExc_ValueError);
 
     py::class_<HnswIndex>(m, "HnswIndex", py::dynamic_attr())

@@ -37,6 +37,12 @@ public:
         view.owned_ = false;
         return view;
     }
+    // An owned copy of `size` elements at `data`.
+    static AlignedArray copy_of(const T* data, std::size_t size) {
+        AlignedArray copy(size);
+        if (size > 0) std::memcpy(copy.data_, data, size * sizeof(T));
+        return copy;
+    }
     AlignedArray(AlignedArray&& other) noexcept { swap(other); }
     AlignedArray& operator=(AlignedArray&& other) noexcept {
         AlignedArray(std::move(other)).swap(*this);
