@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 
-from . import _core, _format, _metric_spec
+from . import _atomic_file, _core, _format, _metric_spec
 from ._metric_spec import MetricSpec
 from .errors import IndexFormatError
 
@@ -52,24 +51,19 @@ def write(core: Any, spec: MetricSpec, out: IO[bytes]) -> None:
 
 
 def save(core: Any, spec: MetricSpec, path: PathLike) -> None:
-    """Atomic: a temporary file in the same folder, fsync, then rename over `path`."""
+    """Atomic: a temporary file in the same folder, fsync, then rename over `path`.
+
+    A save killed at any moment leaves the old file or the new one and, where
+    the OS offers anonymous files, no temporary file; elsewhere the next save
+    to `path` removes what the killed one left (see _atomic_file).
+    """
     target = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(target)
-    temporary = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(8)}.tmp")
-    # Mode 0o666 filtered by the umask, like any new file (mkstemp would force 0o600).
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(handle, "wb") as out:
+    folder, target_name = os.path.split(target)
+    _atomic_file.remove_abandoned(folder, target_name)
+    with _atomic_file.TemporaryFile(folder, target_name) as temporary:
+        with open(temporary.fd, "wb", closefd=False) as out:
             write(core, spec, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+        temporary.replace(target)
     _fsync_folder(folder)
 
 

@@ -6,11 +6,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cerrno>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "../graph/hnsw_index.h"
+#include "../io/anonymous_file.h"
 #include "../io/crc32c.h"
 #include "../metrics/kernels.h"
 #include "../metrics/space.h"
@@ -270,6 +272,17 @@ PYBIND11_MODULE(_core, m) {
     m.def("supported_simd_levels", &supported_level_names);
     m.def("crc32c", &crc32c_of, py::arg("data"), py::arg("value") = 0,
           "CRC-32C of a buffer, continuing from `value`.");
+    m.def(
+        "link_anonymous_file",
+        [](int fd, const std::string& path) {
+            const int error = vsearch::link_anonymous_file(fd, path.c_str());
+            if (error != 0) {
+                errno = error;
+                PyErr_SetFromErrnoWithFilename(PyExc_OSError, path.c_str());
+                throw py::error_already_set();
+            }
+        },
+        py::arg("fd"), py::arg("path"), "Gives the anonymous (O_TMPFILE) file open as fd the name path; OSError if the OS cannot.");
     m.def("map_sections", &map_sections, py::arg("params"), py::arg("layout"), py::arg("sections"));
     m.def("allocate_restore",
           [](const vsearch::IndexParams& params, const py::dict& layout) {
