@@ -36,6 +36,10 @@ class DuplicateIdError(VSearchError, ValueError):
     """An id is repeated within a batch or is already in the index."""
 
 
+class IdOverflowError(VSearchError, OverflowError):
+    """Automatic ids would pass the largest int64 (an id near 2**63 - 1 is in the index): pass ids explicitly."""
+
+
 class UnknownIdError(VSearchError, KeyError):
     """An id asked for is not in the index."""
 
@@ -74,6 +78,7 @@ __all__ = [
     "InvalidDTypeError",
     "DuplicateIdError",
     "UnknownIdError",
+    "IdOverflowError",
     "IndexFormatError",
     "ReadOnlyIndexError",
 ]

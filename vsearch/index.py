@@ -14,6 +14,7 @@ from ._metric_spec import MetricSpec
 from ._validation import as_float_rows, as_ids, bounded_int, is_ready, positive_int
 from .errors import (
     DuplicateIdError,
+    IdOverflowError,
     InvalidParameterError,
     InvalidVectorError,
     ReadOnlyIndexError,
@@ -153,6 +154,8 @@ class Index:
             conflicts, first_auto_id = self._core.add(rows, id_array, threads, reporter)
         except _core.InvalidVectorError as error:
             raise InvalidVectorError(str(error)) from None
+        except OverflowError as error:  # the core's automatic ids would pass int64
+            raise IdOverflowError(str(error)) from None
         if conflicts.size:
             raise DuplicateIdError(
                 f"ids already in the index: {conflicts[:10].tolist()}"
