@@ -12,8 +12,10 @@ to the same target removes the files of dead writers (those nobody locks).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import stat
 from . import _core
 
 try:
@@ -28,13 +30,29 @@ _SUFFIX = ".tmp"
 _NEW_FILE_MODE = 0o666  # filtered by the umask, like any new file (mkstemp would force 0o600)
 
 
+# File names are at most 255 bytes on common file systems; a target name too
+# long to carry the temporary parts is shortened to its start and a digest.
+_MAX_NAME_BYTES = 255
+_OVERHEAD_BYTES = len(f"..{'0' * 2 * _TOKEN_BYTES}{_SUFFIX}")
+_KEPT_CHARACTERS = 40  # of a long name: at most 160 bytes in UTF-8
+_DIGEST_BYTES = 16
+
+
+def _stem(target_name: str) -> str:
+    """The part of a temporary file's name that says which target it is for."""
+    if len(os.fsencode(target_name)) + _OVERHEAD_BYTES <= _MAX_NAME_BYTES:
+        return target_name
+    digest = hashlib.blake2b(os.fsencode(target_name), digest_size=_DIGEST_BYTES).hexdigest()
+    return f"{target_name[:_KEPT_CHARACTERS]}~{digest}"
+
+
 def _temporary_path(folder: str, target_name: str) -> str:
-    return os.path.join(folder, f".{target_name}.{secrets.token_hex(_TOKEN_BYTES)}{_SUFFIX}")
+    return os.path.join(folder, f".{_stem(target_name)}.{secrets.token_hex(_TOKEN_BYTES)}{_SUFFIX}")
 
 
 def is_temporary_of(name: str, target_name: str) -> bool:
     """True for a name `_temporary_path` gives for this target."""
-    prefix = f".{target_name}."
+    prefix = f".{_stem(target_name)}."
     if not (name.startswith(prefix) and name.endswith(_SUFFIX)):
         return False
     token = name[len(prefix) : -len(_SUFFIX)]
@@ -74,12 +92,16 @@ def remove_abandoned(folder: str, target_name: str) -> int:
             continue
         path = os.path.join(folder, name)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            # Only regular files, opened without blocking (a FIFO would block)
+            # and for writing (NFS grants exclusive locks only to writers).
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
-            continue  # gone already, or not ours to read
+            continue  # gone already, or not ours to touch
         try:
             # A live writer holds its lock until its file is renamed or removed.
-            if _lock(fd, wait=False) and _names(path, fd):
+            if stat.S_ISREG(os.fstat(fd).st_mode) and _lock(fd, wait=False) and _names(path, fd):
                 os.unlink(path)
                 removed += 1
         except OSError:
