@@ -282,6 +282,15 @@ std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t ent
 
 void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
                              SearchContext& ctx) const {
+    if (level == 0)
+        search_level<false>(query, entry, ef, level, ctx);
+    else
+        search_level<true>(query, entry, ef, level, ctx);
+}
+
+template <bool kUpper>
+void HnswIndex::search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
+                             SearchContext& ctx) const {
     CandidatePool& pool = ctx.pool;
     VisitedSet& visited = *ctx.visited;
     pool.reset(std::min(ef, count_));  // a pool larger than the index never fills
@@ -289,7 +298,6 @@ void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::si
     visited.test_and_set(entry);
     pool.insert(distance_to(query, entry), entry);
     const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
-    const bool upper = level > 0;
     std::vector<std::uint32_t>& fresh = ctx.fresh;
     fresh.resize(max_links);
 
@@ -306,7 +314,7 @@ void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::si
             // Always true but in a damaged memory-mapped file, whose level-0
             // links are not validated at load: never read out of bounds. (Upper
             // levels, walked only by inserts, also check the level, as above.)
-            if (neighbor < count_ && (!upper || links_.level(neighbor) >= level)) {
+            if (neighbor < count_ && (!kUpper || links_.level(neighbor) >= level)) {
                 visited.prefetch(neighbor);
                 fresh[fresh_count++] = neighbor;
             }

@@ -207,6 +207,10 @@ private:
     void insert(std::uint32_t node, SearchContext& ctx);
     std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
     void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
+    // search_layer for level 0 (kUpper false: no level check, the searches'
+    // hot path) or an upper level (kUpper true: only inserts walk those).
+    template <bool kUpper>
+    void search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
     // Algorithm 4 of the paper: keeps a candidate only if it is closer to the
     // base node than to every neighbour already kept. `candidates` sorted.
     void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count, SearchContext& ctx) const;
