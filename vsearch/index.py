@@ -130,7 +130,10 @@ class Index:
 
         Raises a :mod:`vsearch.errors` error, leaving the index unchanged, for a
         wrong dimension or dtype, NaN/inf values, a zero vector with cosine, or
-        ids that are repeated or already present.
+        ids that are repeated or already present; ``MemoryError``, also leaving
+        it unchanged, when the batch does not fit. An exception raised while
+        progress is shown (Ctrl-C) comes once the whole batch is in: an add
+        never stops half-way.
 
         Example:
             >>> index = vsearch.Index(2)
