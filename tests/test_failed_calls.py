@@ -133,3 +133,11 @@ def test_an_add_that_runs_out_of_memory_changes_nothing():
     counts = dict(item.split("=") for item in child.stdout.split())
     assert int(counts["failed"]) >= 3, child.stdout  # allocation failed at several points of add
     assert int(counts["succeeded"]) >= 1, child.stdout
+
+
+def test_a_failed_save_names_the_target(tmp_path):
+    index = _index("l2")
+    target = tmp_path / "missing" / "x.vsx"
+    with pytest.raises(FileNotFoundError) as caught:
+        index.save(target)
+    assert caught.value.filename == str(target)

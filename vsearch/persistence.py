@@ -60,7 +60,11 @@ def save(core: Any, spec: MetricSpec, path: PathLike) -> None:
     target = os.path.abspath(os.fspath(path))
     folder, target_name = os.path.split(target)
     _atomic_file.remove_abandoned(folder, target_name)
-    with _atomic_file.TemporaryFile(folder, target_name) as temporary:
+    try:
+        temporary = _atomic_file.TemporaryFile(folder, target_name)
+    except OSError as error:  # name what the user asked for, not the hidden temporary file
+        raise type(error)(error.errno, f"cannot save there: {error.strerror}", target) from None
+    with temporary:
         with open(temporary.fd, "wb", closefd=False) as out:
             write(core, spec, out)
         temporary.replace(target)
