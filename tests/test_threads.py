@@ -249,3 +249,47 @@ def test_single_thread_builds_are_deterministic(metric):
     # a different seed still builds a valid index (it may or may not differ)
     c = _build(base, metric, seed=12)
     assert c.stats()["count"] == 3000
+
+
+# ----------------------------------------------------------------------------- verify under load
+def test_verify_while_adding_and_searching():
+    """verify() checks every invariant of the live graph; it waits for running adds, so it never
+    sees a half-linked batch, and it never fails on an honest index."""
+    base, queries = make_clustered(3000, DIM, n_clusters=20, n_queries=50, seed=7)
+    idx = Index(DIM, metric="cosine", M=8, ef_construction=40, seed=0)
+    idx.add(base[:500])
+    errors, verified, stop = [], [0], threading.Event()
+
+    def adder():
+        try:
+            for start in range(500, 3000, 250):
+                idx.add(base[start:start + 250], threads=2)
+        except Exception:
+            errors.append(traceback.format_exc())
+        finally:
+            stop.set()
+
+    def checker():
+        try:
+            while not stop.is_set():
+                idx.verify()
+                verified[0] += 1
+        except Exception:
+            errors.append(traceback.format_exc())
+
+    def searcher():
+        try:
+            while not stop.is_set():
+                ids, _ = idx.search(queries, k=5)
+                assert (ids >= 0).all()
+        except Exception:
+            errors.append(traceback.format_exc())
+
+    threads = [threading.Thread(target=f) for f in (adder, checker, searcher)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[0]
+    assert verified[0] >= 1 and len(idx) == 3000
+    idx.verify()
