@@ -14,8 +14,8 @@ import format_tools as ft
 
 def _round_trip(index: vsearch.Index, tmp_path, queries: np.ndarray) -> None:
     expected = index.search(queries, k=3)
-    for loaded in (vsearch.load(_saved(index, tmp_path)), vsearch.load(_saved(index, tmp_path), mmap=True),
-                   vsearch.Index.from_bytes(bytes(index))):
+    path = _saved(index, tmp_path)
+    for loaded in (vsearch.load(path), vsearch.load(path, mmap=True), vsearch.Index.from_bytes(bytes(index))):
         assert (loaded.dim, loaded.M, loaded.ef, loaded.ef_construction) == (
             index.dim, index.M, index.ef, index.ef_construction)
         got = loaded.search(queries, k=3)
