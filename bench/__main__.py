@@ -34,7 +34,9 @@ from typing import Any, Sequence
 from . import datasets as dsets
 from .engines import DEFAULT_ENGINES, ENGINES, OPTIONAL_ENGINES, available
 from .readers import DatasetError
-from .runner import RunConfig, Runner, run_dataset, to_json
+from .model import RunConfig, to_json
+from .pipeline import run_dataset
+from .sweep import Runner
 from .suites import SHARED_ORDER, SUITES
 
 RESULTS_DIR = dsets.REPO_ROOT / "bench" / "results"

@@ -28,7 +28,8 @@ from . import measures
 from .datasets import Dataset, QuerySet, array_hash
 from .distances import BUILTIN, MetricSpec, gssf_spec, rowwise, spec
 from .engines import VsearchEngine
-from .runner import MetricRuns, Runner, score_found, task_ef
+from .model import MetricRuns
+from .sweep import Runner, score_found, task_ef
 
 # vsearch's search ef for the funnel's ANN columns.
 FUNNEL_EF = 64
@@ -120,7 +121,7 @@ def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Run
         run = next((r for r in swept.runs if r.engine == "vsearch"), None)
         point = next((p for p in run.points if p.ef == FUNNEL_EF), None) if run else None
         if point is not None:
-            return {"recall": point.recall, "tasks": point.tasks, "build_s": run.build_s}
+            return {"recall": point.recall, "tasks": point.tasks, "task_ci": point.task_ci, "build_s": run.build_s}
     if "vsearch" not in runner.cfg.engines:
         return None
     engine = VsearchEngine(runner.cfg.threads)
@@ -133,7 +134,7 @@ def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Run
         runner.notice(f"vsearch failed to build {ds.name} with {metric.name}: {type(error).__name__}: {error}")
         return None
     build_s = time.perf_counter() - t0
-    out: dict[str, Any] = {"recall": float("nan"), "tasks": {}, "build_s": build_s}
+    out: dict[str, Any] = {"recall": float("nan"), "tasks": {}, "task_ci": {}, "build_s": build_s}
     for q in qsets:
         depth = max(k, q.task_depth)
         engine.set_ef(task_ef(FUNNEL_EF, depth, k))
@@ -146,7 +147,7 @@ def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Run
                 top = found[:, :k]
             out["recall"] = measures.recall_at_k(rowwise(metric, q.vectors, ds.base, top), gts[q.name][1], k)
         if q.tasks:
-            out["tasks"][q.name] = score_found(ds, q, found)
+            out["tasks"][q.name], out["task_ci"][q.name] = score_found(ds, q, found, runner.cfg.seed)
     engine.close()
     return out
 
@@ -159,9 +160,9 @@ def run_funnel(ds: Dataset, qsets: list[QuerySet], runner: Runner, swept: dict[s
     rows = []
     for metric in funnel_metrics(ds, runner):
         gts = {q.name: runner.gt(ds, q, metric) for q in qsets}
-        exact = runner.exact_task_scores(ds, qsets, metric)
+        exact, exact_ci = runner.exact_task_scores(ds, qsets, metric)
         ann = _ann(ds, qsets, metric, runner, gts, swept.get(metric.name) if metric.model is None else None)
-        row: dict[str, Any] = {"metric": metric.name, "exact": exact,
+        row: dict[str, Any] = {"metric": metric.name, "exact": exact, "exact_ci": exact_ci,
                                "overlap_with_native": measures.overlap_at_k(gts[qsets[0].name][0][:, :k], native_ids, k),
                                "ann": ann}
         if ann is not None:

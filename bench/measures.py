@@ -29,6 +29,11 @@ NORM_CV_IP_MAX = 0.1
 TINY_NORM = 1e-300
 # Queries per block in relative_contrast (bounds memory at CHUNK x N float64).
 CONTRAST_CHUNK_ROWS = 32
+# Task-score confidence intervals: a percentile bootstrap over queries with this many
+# resamples at this level, drawn in blocks of BOOTSTRAP_BLOCK resamples (bounds memory).
+BOOTSTRAP_RESAMPLES = 1000
+CI_LEVEL = 0.95
+BOOTSTRAP_BLOCK = 100
 # Metric families, to compare the rule's suggestion with the metric that scored best.
 METRIC_FAMILY = {"l2": "euclidean", "snr": "euclidean", "ip": "inner product", "cosine": "inner product",
                  "gssf": "inner product"}
@@ -66,22 +71,32 @@ def class_sizes(base_labels: np.ndarray) -> dict[int, int]:
     return dict(zip(values.tolist(), counts.tolist()))
 
 
-def label_recall_at_k(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray, k: int) -> float:
-    """Iceberg's label recall@K: mean over queries of
-    ``#{j < K : label(found[i, j]) == label(query i)} / min(K, size of that class in the base)``.
+def mean_defined(per_query: np.ndarray) -> float:
+    """Mean of per-query scores over the queries where the score is defined (not nan);
+    nan when none is."""
+    defined = per_query[~np.isnan(per_query)]
+    return float(defined.mean()) if len(defined) else math.nan
 
-    Queries whose class has no base vector are skipped (the denominator would be 0).
-    With K no larger than any class this is precision@K.
-    """
+
+def label_recall_per_query(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray,
+                           k: int) -> np.ndarray:
+    """Iceberg's label recall@K of each query:
+    ``#{j < K : label(found[i, j]) == label(query i)} / min(K, size of that class in the base)``;
+    nan for a query whose class has no base vector (the denominator would be 0).
+    With K no larger than any class this is precision@K."""
     sizes = class_sizes(base_labels)
-    scores = []
-    for row, y in zip(found[:, :k], query_labels):
+    out = np.full(len(query_labels), math.nan)
+    for i, (row, y) in enumerate(zip(found[:, :k], query_labels)):
         denominator = min(k, sizes.get(int(y), 0))
-        if denominator == 0:
-            continue
-        row = row[row >= 0]
-        scores.append(int((base_labels[row] == y).sum()) / denominator)
-    return float(np.mean(scores)) if scores else math.nan
+        if denominator:
+            row = row[row >= 0]
+            out[i] = int((base_labels[row] == y).sum()) / denominator
+    return out
+
+
+def label_recall_at_k(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray, k: int) -> float:
+    """Mean label recall@K over the queries where it is defined (see label_recall_per_query)."""
+    return mean_defined(label_recall_per_query(found, base_labels, query_labels, k))
 
 
 def knn_vote(labels_in_rank_order: np.ndarray) -> int | None:
@@ -94,31 +109,62 @@ def knn_vote(labels_in_rank_order: np.ndarray) -> int | None:
     return int(values[tied][np.argmin(first[tied])])
 
 
+def knn_correct_per_query(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray,
+                          k: int) -> np.ndarray:
+    """1.0 where the query's label wins the majority vote of its first k found neighbours
+    (ties: see knn_vote), else 0.0 (a query with no neighbour is wrong)."""
+    return np.array([float(knn_vote(base_labels[row[row >= 0]]) == int(y))
+                     for row, y in zip(found[:, :k], query_labels)])
+
+
 def knn_accuracy(found: np.ndarray, base_labels: np.ndarray, query_labels: np.ndarray, k: int) -> float:
     """Majority-vote kNN accuracy@k: fraction of queries whose label wins the vote of the
-    first k found neighbours (ties: see knn_vote; a query with no neighbour is wrong)."""
-    if len(query_labels) == 0:
-        return math.nan
-    correct = 0
-    for row, y in zip(found[:, :k], query_labels):
-        row = row[row >= 0]
-        correct += int(knn_vote(base_labels[row]) == int(y))
-    return correct / len(query_labels)
+    first k found neighbours (see knn_correct_per_query)."""
+    return mean_defined(knn_correct_per_query(found, base_labels, query_labels, k))
+
+
+def hit_per_query(found: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """1.0 where a relevant id is among the first K found, else 0.0; nan for a query with
+    an empty relevant list."""
+    return np.array([float(np.isin(row[:k], rel).any()) if len(rel) else math.nan
+                     for row, rel in zip(found, relevant)])
 
 
 def hit_at_k(found: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> float:
     """hit@K (HR@K): fraction of queries with at least one relevant id among the first K.
     Queries with an empty relevant list are skipped."""
-    hits = [bool(np.isin(row[:k], rel).any()) for row, rel in zip(found, relevant) if len(rel)]
-    return float(np.mean(hits)) if hits else math.nan
+    return mean_defined(hit_per_query(found, relevant, k))
+
+
+def relevant_recall_per_query(found: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """``#(first K found ∩ relevant) / #relevant`` of each query (e.g. held-out items);
+    nan for a query with no relevant id."""
+    return np.array([len(set(row[:k].tolist()) & set(np.asarray(rel).tolist())) / len(rel) if len(rel) else math.nan
+                     for row, rel in zip(found, relevant)])
 
 
 def relevant_recall_at_k(found: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> float:
-    """Recall@K against a relevant-id list (e.g. held-out items): mean over queries of
-    ``#(first K found ∩ relevant) / #relevant``. Queries with no relevant id are skipped."""
-    scores = [len(set(row[:k].tolist()) & set(np.asarray(rel).tolist())) / len(rel)
-              for row, rel in zip(found, relevant) if len(rel)]
-    return float(np.mean(scores)) if scores else math.nan
+    """Recall@K against a relevant-id list, averaged over the queries that have one."""
+    return mean_defined(relevant_recall_per_query(found, relevant, k))
+
+
+def bootstrap_ci(per_query: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, level: float = CI_LEVEL,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean of per-query scores: the queries
+    (those where the score is defined) are resampled with replacement ``resamples`` times.
+    (nan, nan) when no query is defined."""
+    defined = np.asarray(per_query, np.float64)
+    defined = defined[~np.isnan(defined)]
+    if len(defined) == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for start in range(0, resamples, BOOTSTRAP_BLOCK):
+        stop = min(resamples, start + BOOTSTRAP_BLOCK)
+        means[start:stop] = defined[rng.integers(0, len(defined), (stop - start, len(defined)))].mean(1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
 
 
 def drop_excluded(found: np.ndarray, exclude: Sequence[np.ndarray], keep: int) -> np.ndarray:

@@ -13,7 +13,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from .runner import SUMMARY_RECALLS
+from .measures import same_family
+from .model import SUMMARY_RECALLS
+from .sweep import BASELINES, SUBJECT
 
 # The "operating point" of an engine in the overview: its first ef reaching this recall.
 OPERATING_RECALL = 0.95
@@ -23,6 +25,14 @@ PLOT_DPI = 100
 SUBPLOT_WIDTH_SHARE = 0.75  # side-by-side task plots are each this fraction of a single plot's width
 ENGINE_STYLE = {"vsearch": ("tab:red", "o"), "hnswlib": ("tab:blue", "s"), "faiss": ("tab:green", "^"),
                 "usearch": ("tab:purple", "D"), "exact": ("black", "*")}
+SUMMARY_LEGEND = (
+    "QPS at a recall is interpolated on each engine's measured (recall, log QPS) curve. A cell \"≥ 0.90 at "
+    "ef=10 (N)\" means the cheapest ef swept already passed that recall: N was measured there and is a lower "
+    "bound on the QPS at the target. A ratio marked ≥ or ≤ is such a bound; – means not reached, or both "
+    "engines passed the target at their cheapest ef.")
+# Task-vs-QPS plots label each point with its ef in this font size; CI whiskers are this wide.
+EF_LABEL_SIZE = 7
+ERROR_CAP = 3
 TASK_LABELS = {"knn_acc": "kNN accuracy@{k}", "label_recall": "label recall@{k}", "hit": "hit@{k}",
                "relevant_recall": "recall@{k} of relevant items"}
 
@@ -40,8 +50,29 @@ def fmt_qps(x: Any) -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:,.0f}"
 
 
-def fmt_ratio(x: Any) -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.2f}x"
+def fmt_ratio(cell: dict[str, Any] | None) -> str:
+    """A ratio cell of the summary (bench.sweep.ratio_cell): "1.23x", or a bound "≥ 1.23x"."""
+    if cell is None or cell["ratio"] is None or not math.isfinite(cell["ratio"]):
+        return "–"
+    bound = {">=": "≥ ", "<=": "≤ "}.get(cell["bound"] or "", "")
+    return f"{bound}{cell['ratio']:.2f}x"
+
+
+def fmt_target(cell: dict[str, Any] | None, target: str) -> str:
+    """A QPS-at-recall cell (bench.sweep.at_target): the interpolated QPS, or, when the
+    cheapest ef already passed the target, where it did and the QPS measured there."""
+    if cell is None:
+        return "–"
+    if cell["passed_at_ef"] is not None:
+        return f"≥ {target} at ef={cell['passed_at_ef']} ({fmt_qps(cell['qps'])})"
+    return fmt_qps(cell["qps"])
+
+
+def fmt_ci(score: Any, interval: Sequence[Any] | None) -> str:
+    """A task score with its bootstrap confidence interval: "0.952 [0.93, 0.97]"."""
+    if interval is None or any(v is None for v in interval):
+        return fmt(score)
+    return f"{fmt(score)} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -65,6 +96,11 @@ def operating_point(points: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return max(points, key=lambda p: p["recall"] or 0.0)
 
 
+def interval_of(intervals: dict[str, dict[str, Any]], where: Sequence[str]) -> Sequence[Any] | None:
+    """The confidence interval of (query set, task) in a ``task_ci``/``exact_ci`` dict, if any."""
+    return intervals.get(where[0], {}).get(where[1])
+
+
 def headline_of(ds: dict[str, Any]) -> tuple[str, str] | None:
     for q in ds["query_sets"]:
         if q["tasks"]:
@@ -82,14 +118,15 @@ def summary_table(datasets: Sequence[dict[str, Any]]) -> str:
             s = sw["summary"]
             v = s["qps"].get("vsearch", {})
             row = [ds["name"], sw["metric"], f"{ds['n']:,} x {ds['dim']}"]
-            row += [fmt_qps(v.get(t)) for t in targets]
-            for base in ("hnswlib", "faiss"):
+            row += [fmt_target(v.get(t), t) for t in targets]
+            for base in BASELINES:
                 r = s["ratio"].get(base, {})
                 row.append(" / ".join(fmt_ratio(r.get(t)) for t in targets))
             rows.append(row)
-    header = ["dataset", "metric", "n x dim"] + [f"vsearch QPS @{t}" for t in targets] + \
-             ["vs hnswlib @.90/.95/.99", "vs faiss @.90/.95/.99"]
-    return table(header, rows)
+    short = "/".join(t.lstrip("0") for t in targets)
+    header = ["dataset", "metric", "n x dim"] + [f"{SUBJECT} QPS @{t}" for t in targets] + \
+             [f"vs {base} @{short}" for base in BASELINES]
+    return table(header, rows) + "\n\n" + SUMMARY_LEGEND
 
 
 def engines_table(datasets: Sequence[dict[str, Any]], k: int = 10) -> str:
@@ -105,7 +142,7 @@ def engines_table(datasets: Sequence[dict[str, Any]], k: int = 10) -> str:
                     continue
                 task = loss = "–"
                 if head and head[0] in p["tasks"]:
-                    task = fmt(p["tasks"][head[0]][head[1]])
+                    task = fmt_ci(p["tasks"][head[0]][head[1]], interval_of(p["task_ci"], head))
                     loss = fmt(p["task_loss"][head[0]][head[1]])
                 peak = run["peak_bytes"]
                 rows.append([
@@ -113,11 +150,12 @@ def engines_table(datasets: Sequence[dict[str, Any]], k: int = 10) -> str:
                     "–" if peak is None else f"{peak / 2**20:.1f}", "–" if p["ef"] is None else str(p["ef"]),
                     fmt(p["recall"]), fmt_qps(p["qps"]), fmt_qps(p["batch_qps"]),
                     f"{p['p50_us']:.0f} / {p['p99_us']:.0f}",
-                    (f"{task} ({fmt(exact[head[0]][head[1]])})" if head and head[0] in exact else task), loss,
+                    (f"{task} ({fmt_ci(exact[head[0]][head[1]], interval_of(sw['exact_ci'], head))})"
+                     if head and head[0] in exact else task), loss,
                 ])
     header = ["dataset", "metric", "engine", "build s", "index B/vec", "peak build MiB", "ef",
               f"recall@{k}", "QPS (1 thread, 1 query/call)", "batch QPS", "p50 / p99 µs",
-              "task (exact)", "task loss"]
+              "task [95% CI] (exact [95% CI])", "task loss"]
     return table(header, rows)
 
 
@@ -143,7 +181,7 @@ def funnel_table(ds: dict[str, Any], k: int = 10) -> str:
         ann = r["ann"]
         exact = r["exact"]
         row = [r["metric"] + (" (native)" if r["metric"] == ds["metric"] else "")]
-        row.append(fmt(exact[head[0]][head[1]]) if head else "–")
+        row.append(fmt_ci(exact[head[0]][head[1]], interval_of(r["exact_ci"], head)) if head else "–")
         others = [f"{t} {fmt(s)}" for qn, scores in exact.items() for t, s in scores.items()
                   if (qn, t) != tuple(head or ())]
         row.append(", ".join(others) or "–")
@@ -152,12 +190,43 @@ def funnel_table(ds: dict[str, Any], k: int = 10) -> str:
             row += ["n/a", "n/a", "n/a"]
         else:
             score = ann["tasks"].get(head[0], {}).get(head[1]) if head else None
-            row += [fmt(ann["recall"]), fmt(score), fmt(r["loss"].get(head[0], {}).get(head[1]) if head else None)]
+            row += [fmt(ann["recall"]), fmt_ci(score, interval_of(ann["task_ci"], head) if head else None), fmt(r["loss"].get(head[0], {}).get(head[1]) if head else None)]
         rows.append(row)
     name = task_label(head[1]) if head else "task"
-    header = ["metric", f"exact {name}", "other exact task scores", f"top-{k} overlap with native",
-              f"vsearch recall@{k} (ef={f['ef']})", f"vsearch {name}", "task loss"]
+    header = ["metric", f"exact {name} [95% CI]", "other exact task scores", f"top-{k} overlap with native",
+              f"vsearch recall@{k} (ef={f['ef']})", f"vsearch {name} [95% CI]", "task loss"]
     return table(header, rows)
+
+
+def rule_caveat(ds: dict[str, Any]) -> str:
+    """When Iceberg's rule and the measured winner disagree: both scores and which to trust."""
+    f = ds["funnel"]
+    if not f or f["agrees"] is not False or not f["headline"]:
+        return ""
+    rows = {r["metric"]: r for r in f["rows"]}
+    head = f["headline"]
+
+    def scored(metric: str) -> str:
+        row = rows.get(metric)
+        return "not measured" if row is None else fmt_ci(row["exact"][head[0]][head[1]], interval_of(row["exact_ci"], head))
+
+    def score(metric: str) -> float:
+        return rows[metric]["exact"][head[0]][head[1]]
+
+    winner = f["best"][0]
+    family = [m for m in rows if same_family(m, f["suggested"])]
+    if not family:
+        return ""
+    suggested = max(family, key=score)
+    overlap = ""
+    lo_winner = (interval_of(rows[winner]["exact_ci"], head) or [None])[0]
+    hi_suggested = (interval_of(rows[suggested]["exact_ci"], head) or [None, None])[1]
+    if lo_winner is not None and hi_suggested is not None and hi_suggested >= lo_winner:
+        overlap = " The two intervals overlap, so the gap may be noise of this query sample."
+    return (f"Caveat ({ds['name']}): Iceberg's rule suggests {f['suggested']}; the best of its family, {suggested}, "
+            f"scores {task_label(head[1])} {scored(suggested)} under exact search, but {winner} scored best "
+            f"({scored(winner)}). The rule is a heuristic on meta-features; the measured task score is what to go "
+            f"by.{overlap}")
 
 
 def meta_line(ds: dict[str, Any]) -> str:
@@ -165,10 +234,11 @@ def meta_line(ds: dict[str, Any]) -> str:
     f = ds["funnel"]
     best = ", ".join(f["best"]) if f and f["best"] else "–"
     agrees = "" if not f or f["agrees"] is None else (" (agrees)" if f["agrees"] else " (disagrees)")
+    caveat = rule_caveat(ds)
     return (f"norm CV {fmt(m['norm_cv'])}, relative contrast {fmt(m['relative_contrast'], 2)}, "
             f"DBI Euclidean {fmt(m['dbi_euclidean'], 2)} vs cosine {fmt(m['dbi_cosine'], 2)} "
             f"(clusters: {m['clusters']}) -> Iceberg's rule suggests **{m['suggested']}**; "
-            f"best exact task score: **{best}**{agrees}")
+            f"best exact task score: **{best}**{agrees}" + (f". {caveat}" if caveat else ""))
 
 
 def funnel_overview(datasets: Sequence[dict[str, Any]]) -> str:
@@ -179,13 +249,34 @@ def funnel_overview(datasets: Sequence[dict[str, Any]]) -> str:
         rows.append([ds["name"], ds["metric"], fmt(m["norm_cv"]), fmt(m["relative_contrast"], 2),
                      fmt(m["dbi_euclidean"], 2), fmt(m["dbi_cosine"], 2), m["suggested"], best,
                      "–" if not f or f["agrees"] is None else ("yes" if f["agrees"] else "no")])
+    caveats = [c for c in (rule_caveat(ds) for ds in datasets) if c]
     return table(["dataset", "native metric", "norm CV", "rel. contrast", "DBI eucl.", "DBI cos.",
-                  "suggested (Iceberg rule)", "best exact task metric", "same family"], rows)
+                  "suggested (Iceberg rule)", "best exact task metric", "same family"], rows) + \
+        "".join(f"\n\n{c}" for c in caveats)
 
 
 # ----------------------------------------------------------------------------- plots
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def curve(ax: Any, engine: str, xs: Sequence[float], ys: Sequence[float], efs: Sequence[int | None],
+          intervals: Sequence[Sequence[Any] | None] | None = None) -> None:
+    """One engine's line on a plot: its points, each labelled with its ef, and the
+    horizontal error bars of their confidence intervals when given."""
+    color, marker = ENGINE_STYLE.get(engine, ("gray", "x"))
+    ax.plot(xs, ys, marker=marker, color=color, label=engine, linestyle="-" if len(xs) > 1 else "none",
+            markersize=9 if marker == "*" else 5)
+    if intervals is not None:
+        known = [(x, y, ci) for x, y, ci in zip(xs, ys, intervals) if ci is not None and None not in ci]
+        if known:
+            ax.errorbar([x for x, _, _ in known], [y for _, y, _ in known],
+                        xerr=[[x - ci[0] for x, _, ci in known], [ci[1] - x for x, _, ci in known]],
+                        fmt="none", ecolor=color, alpha=0.5, capsize=ERROR_CAP)
+    for x, y, ef in zip(xs, ys, efs):
+        if ef is not None:
+            ax.annotate(f"{ef}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=EF_LABEL_SIZE,
+                        color=color)
 
 
 def plot_dataset(ds: dict[str, Any], out: Path, k: int = 10) -> list[str]:
@@ -203,13 +294,11 @@ def plot_dataset(ds: dict[str, Any], out: Path, k: int = 10) -> list[str]:
             pts = [p for p in run["points"] if p["recall"] is not None and p["qps"]]
             if not pts:
                 continue
-            color, marker = ENGINE_STYLE.get(run["engine"], ("gray", "x"))
-            ax.plot([p["recall"] for p in pts], [p["qps"] for p in pts], marker=marker, color=color,
-                    label=run["engine"], linestyle="-" if len(pts) > 1 else "none", markersize=9 if marker == "*" else 5)
+            curve(ax, run["engine"], [p["recall"] for p in pts], [p["qps"] for p in pts], [p["ef"] for p in pts])
         ax.set_yscale("log")
         ax.set_xlabel(f"recall@{k}")
         ax.set_ylabel("queries per second (1 thread, 1 query per call)")
-        ax.set_title(f"recall vs speed: {title}")
+        ax.set_title(f"recall vs speed: {title}; points labelled with ef")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         name = f"recall_qps_{_slug(ds['name'])}_{sw['metric']}.png"
@@ -229,10 +318,9 @@ def plot_dataset(ds: dict[str, Any], out: Path, k: int = 10) -> list[str]:
                 pts = [p for p in run["points"] if q["name"] in p["tasks"] and p["tasks"][q["name"]].get(task) is not None]
                 if not pts:
                     continue
-                color, marker = ENGINE_STYLE.get(run["engine"], ("gray", "x"))
-                ax.plot([p["tasks"][q["name"]][task] for p in pts], [p["task_qps"][q["name"]] for p in pts],
-                        marker=marker, color=color, label=run["engine"], linestyle="-" if len(pts) > 1 else "none",
-                        markersize=9 if marker == "*" else 5)
+                curve(ax, run["engine"], [p["tasks"][q["name"]][task] for p in pts],
+                      [p["task_qps"][q["name"]] for p in pts], [p["task_ef"].get(q["name"]) or None for p in pts],
+                      [interval_of(p["task_ci"], (q["name"], task)) for p in pts])
             exact = sw["exact_tasks"].get(q["name"], {}).get(task)
             if exact is not None:
                 ax.axvline(exact, color="black", linestyle="--", linewidth=1, label=f"exact search ({exact:.3f})")
@@ -241,7 +329,7 @@ def plot_dataset(ds: dict[str, Any], out: Path, k: int = 10) -> list[str]:
             ax.set_ylabel("queries per second (1 thread, 1 query per call)")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize="small")
-        fig.suptitle(f"task score vs speed: {title}")
+        fig.suptitle(f"task score vs speed: {title}; ef labels, 95% CI bars")
         name = f"task_qps_{_slug(ds['name'])}_{sw['metric']}.png"
         fig.tight_layout()
         fig.savefig(out / name, dpi=PLOT_DPI)

@@ -8,7 +8,7 @@ into those scores with the pure functions of bench.measures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -42,7 +42,15 @@ class Task:
         return f"{self.kind}@{self.k}"
 
 
-def score(
+PER_QUERY = {
+    "knn_acc": lambda found, t, labels, relevant: measures.knn_correct_per_query(found, *labels, t.k),
+    "label_recall": lambda found, t, labels, relevant: measures.label_recall_per_query(found, *labels, t.k),
+    "hit": lambda found, t, labels, relevant: measures.hit_per_query(found, relevant, t.k),
+    "relevant_recall": lambda found, t, labels, relevant: measures.relevant_recall_per_query(found, relevant, t.k),
+}
+
+
+def per_query(
     tasks: Sequence[Task],
     found: np.ndarray,
     *,
@@ -50,24 +58,22 @@ def score(
     query_labels: np.ndarray | None = None,
     relevant: Sequence[np.ndarray] | None = None,
     exclude: Sequence[np.ndarray] | None = None,
-) -> dict[str, float]:
-    """Scores found ids (Q, depth) on each task. With ``exclude`` (per-query ids to drop,
-    e.g. a user's seen items), those are removed first and each task sees the first
-    ``k`` of what remains."""
+) -> dict[str, np.ndarray]:
+    """Each task's score per query (nan where undefined) for found ids (Q, depth). With
+    ``exclude`` (per-query ids to drop, e.g. a user's seen items), those are removed first
+    and each task sees the first ``k`` of what remains."""
     if exclude is not None:
         found = measures.drop_excluded(found, exclude, max(t.k for t in tasks))
-    out: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
     for task in tasks:
         if task.kind in NEEDS_LABELS and (base_labels is None or query_labels is None):
             raise ValueError(f"task {task.name} needs base and query labels")
         if task.kind in NEEDS_RELEVANT and relevant is None:
             raise ValueError(f"task {task.name} needs relevant ids")
-        if task.kind == "knn_acc":
-            out[task.name] = measures.knn_accuracy(found, base_labels, query_labels, task.k)
-        elif task.kind == "label_recall":
-            out[task.name] = measures.label_recall_at_k(found, base_labels, query_labels, task.k)
-        elif task.kind == "hit":
-            out[task.name] = measures.hit_at_k(found, relevant, task.k)
-        else:
-            out[task.name] = measures.relevant_recall_at_k(found, relevant, task.k)
+        out[task.name] = PER_QUERY[task.kind](found, task, (base_labels, query_labels), relevant)
     return out
+
+
+def score(tasks: Sequence[Task], found: np.ndarray, **inputs: Any) -> dict[str, float]:
+    """Each task's mean score over the queries where it is defined (see :func:`per_query`)."""
+    return {name: measures.mean_defined(values) for name, values in per_query(tasks, found, **inputs).items()}

@@ -131,7 +131,8 @@ def test_help_documents_every_option():
 def test_gssf_joins_the_funnel_when_vsearch_ships_it(tmp_path, monkeypatch):
     vsearch = pytest.importorskip("vsearch")
     from bench import datasets, funnel
-    from bench.runner import RunConfig, Runner
+    from bench.model import RunConfig
+    from bench.sweep import Runner
     from bench.suites import DEFAULT
 
     class FakeGSSF:
