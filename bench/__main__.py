@@ -2,21 +2,28 @@
 
     python -m bench                       # default suite: the shared real datasets + a synthetic set, < 5 min on 2 cores
     python -m bench --suite full          # larger synthetic sets, finer ef sweep, every metric
+    python -m bench --suite speed         # vsearch vs hnswlib and FAISS at equal recall, build time, memory
+    python -m bench --suite metric-speed  # vsearch's QPS under each metric on the same data
+    python -m bench --suite persistence   # save, load and memory-mapped load vs hnswlib
+    python -m bench --suite gssf          # what a learned GSSF metric buys over cosine and l2
     python -m bench --datasets digits my.npz glove-25-angular.hdf5 sift_base.fvecs
     python -m bench --engines vsearch,hnswlib --ef 16,64,256 --threads all
+    python -m bench --reference           # regenerate bench/results/reference/ and the README's tables
 
 For every dataset, metric, engine and ef it measures recall@10 against exact
 ground truth (computed once and cached), single-thread QPS (one query per
 call, best of interleaved repetitions), batch QPS, p50/p99 latency, build time,
 index bytes per vector and peak build memory; with labels or relevant ids it
-scores the downstream task (kNN accuracy, label recall, hit@K) and the task
-loss against exact search, and shows the information loss funnel: the task
-score under each metric next to its recall, and the metric the data's
-meta-features suggest. It prints markdown tables and writes
-bench/results/<timestamp>/ with results.json, report.md and PNG plots.
+scores the downstream task (kNN accuracy, label recall, hit@K) with a 95%
+bootstrap confidence interval over queries, and the task loss against exact
+search, and shows the information loss funnel: the task score under each
+metric next to its recall, and the metric the data's meta-features suggest.
+It prints markdown tables and writes bench/results/<timestamp>/ with
+results.json, report.md and PNG plots.
 
-Datasets are read from ../shared/data (or $VSEARCH_DATA); without it the
-harness runs on data it can make itself or that scikit-learn ships.
+Datasets are read from ../shared/data, or from the folder $VSEARCH_DATA names;
+without it the harness runs on data it can make itself or that scikit-learn
+ships, and says so.
 """
 
 from __future__ import annotations
@@ -29,15 +36,20 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import datasets as dsets
+from . import goals, reference, report
 from .engines import DEFAULT_ENGINES, ENGINES, OPTIONAL_ENGINES, available
-from .readers import DatasetError
+from .metric_speed import run_metric_speed
 from .model import RunConfig, to_json
+from .persistence import run_persistence
 from .pipeline import run_dataset
+from .readers import DatasetError
+from .reference import REFERENCE_SUITES
+from .suites import (DEFAULT_EF_CONSTRUCTION, DEFAULT_M, METRIC_SPEED, PERSISTENCE, SHARED_ORDER, SUITES, SWEEP,
+                     Suite)
 from .sweep import Runner
-from .suites import SHARED_ORDER, SUITES
 
 RESULTS_DIR = dsets.REPO_ROOT / "bench" / "results"
 EXIT_DATASET_FAILED = 1
@@ -79,10 +91,12 @@ def thread_count(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", choices=tuple(SUITES), default="default",
-                   help="default: the shared datasets + one synthetic set, ef 10..256, 3 repetitions (< 5 min on "
-                        "2 cores); full: + larger synthetic sets (100k clustered, skewed, out-of-distribution), "
-                        "13 ef values up to 512, 5 repetitions, every metric swept (default: %(default)s)")
+    p.add_argument("--suite", choices=tuple(SUITES), default=None,
+                   help="; ".join(f"{s.name}: {s.about}" for s in SUITES.values()) + " (default: default)")
+    p.add_argument("--reference", action="store_true",
+                   help=f"write the run into bench/results/reference/<suite>/ (replacing what is there) and "
+                        f"rewrite that suite's tables in README.md; without --suite, every suite the README "
+                        f"shows ({', '.join(REFERENCE_SUITES)}), one after the other")
     p.add_argument("--datasets", nargs="+", metavar="NAME_OR_PATH",
                    help="datasets to run instead of the suite's: a shared folder name (digits, siftsmall, ...), "
                         "synthetic-clustered / synthetic-skewed / synthetic-ood (optionally :N for N base vectors), "
@@ -90,26 +104,27 @@ def parser() -> argparse.ArgumentParser:
                         "base_labels, query_labels, metric), ann-benchmarks .hdf5 (train, test, neighbors) or "
                         "TEXMEX <name>_base.fvecs/.bvecs (with <name>_query.* and optional <name>_groundtruth.ivecs)")
     p.add_argument("--engines", type=lambda s: [e.strip() for e in s.split(",") if e.strip()],
-                   default=list(DEFAULT_ENGINES), metavar="LIST",
+                   default=None, metavar="LIST",
                    help=f"comma-separated engines from {', '.join(ENGINES)}; one that is not installed is skipped "
-                        f"with a notice (default: {','.join(DEFAULT_ENGINES)})")
+                        f"with a notice (default: the suite's; {','.join(DEFAULT_ENGINES)} for default and full)")
     p.add_argument("--threads", type=thread_count, default=1, metavar="N|all",
                    help="threads for builds and batch searches (one-query calls always use one): 1 (default) or "
                         "'all' cores or a number; pinned per engine (vsearch/hnswlib/usearch threads=, "
                         "faiss omp_set_num_threads, BLAS via threadpoolctl)")
     p.add_argument("--metrics", default=None, metavar="native|all|LIST",
                    help="metrics to sweep every engine on: native (each dataset's own; default suite), all "
-                        "(l2, ip, cosine, snr; full suite), or a comma-separated list. The funnel covers every "
-                        "metric regardless")
+                        "(l2, ip, cosine, snr; full suite), or a comma-separated list (metric-speed suite: "
+                        "l2,snr,ip,cosine; the first is the one the others are compared with). The funnel "
+                        "covers every metric regardless")
     p.add_argument("--metric", default=None,
                    help="native metric of files that do not say (.npz without 'metric', TEXMEX): l2 (default), "
                         "ip, cosine, snr; also overrides a folder's meta.json")
     p.add_argument("--ef", type=positive_ints, default=None, metavar="LIST",
                    help="comma-separated search ef values (default: the suite's sweep)")
     p.add_argument("--k", type=positive_int, default=10, help="neighbours per query for recall@k (default: %(default)s)")
-    p.add_argument("--M", type=positive_int, default=16, help="graph degree M, the same for every graph engine "
-                                                     "(default: %(default)s)")
-    p.add_argument("--ef-construction", type=positive_int, default=200,
+    p.add_argument("--M", type=positive_int, default=DEFAULT_M, help="graph degree M, the same for every graph engine "
+                                                            "(default: %(default)s)")
+    p.add_argument("--ef-construction", type=positive_int, default=DEFAULT_EF_CONSTRUCTION,
                    help="ef_construction, the same for every graph engine (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="build seed and sampling seed (default: %(default)s)")
     p.add_argument("--reps", type=positive_int, default=None,
@@ -123,7 +138,8 @@ def parser() -> argparse.ArgumentParser:
                         "recomputed)")
     p.add_argument("--no-memory", action="store_true",
                    help="skip peak build memory (measured by rebuilding in a fresh process per engine)")
-    p.add_argument("--no-funnel", action="store_true", help="skip the information loss funnel")
+    p.add_argument("--no-funnel", action="store_true", help="skip the information loss funnel (the speed suite "
+                                                                 "always does)")
     p.add_argument("--no-gssf", action="store_true", help="do not train a gssf metric for the funnel")
     p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     p.add_argument("--no-cache", action="store_true", help="compute ground truth without reading or writing the cache")
@@ -149,13 +165,21 @@ class Clock:
         print(f"[{s // 60:02d}:{s % 60:02d}] {message}", flush=True)
 
 
-def default_datasets(suite_name: str, log: Clock) -> list[str]:
-    suite = SUITES[suite_name]
+def suite_datasets(suite: Suite, log: Clock) -> list[str]:
+    """The datasets a suite runs: its own list (skipping shared folders absent here), or
+    every shared folder plus its synthetic sets, or its fallback without shared data."""
     folder = dsets.data_dir()
     names = dsets.shared_names(folder)
+    where = (f"{folder} (that folder ships only with the vsearch developers' checkout; set ${dsets.DATA_ENV} "
+             f"to point elsewhere)")
+    if suite.datasets:
+        kept = [n for n in suite.datasets if not dsets.is_shared_name(n) or n in names]
+        for n in suite.datasets:
+            if n not in kept:
+                log(f"note: shared dataset {n} not found in {where}; the {suite.name} suite runs without it")
+        return kept
     if not names:
-        log(f"note: no shared datasets in {folder} (that folder ships only with the vsearch developers' checkout; "
-            f"set ${dsets.DATA_ENV} to point elsewhere); running on data the harness makes or scikit-learn ships: "
+        log(f"note: no shared datasets in {where}; running on data the harness makes or scikit-learn ships: "
             f"{', '.join(suite.fallback)}")
         return list(suite.fallback)
     ordered = [n for n in SHARED_ORDER if n in names] + [n for n in names if n not in SHARED_ORDER]
@@ -186,51 +210,56 @@ def pin_threads(threads: int, log: Clock) -> Any:
     return threadpool_limits(limits=threads)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    log = Clock()
-    suite = SUITES[args.suite]
-    engines, skipped = available(args.engines)
+PIPELINES: dict[str, Callable[[dsets.Dataset, Runner], dict[str, Any]]] = {
+    SWEEP: run_dataset, METRIC_SPEED: run_metric_speed, PERSISTENCE: run_persistence}
+
+
+def config(args: argparse.Namespace, suite: Suite, engines: list[str]) -> RunConfig:
+    """The run's configuration: the command line over the suite's defaults."""
+    sweep_metrics: str | list[str] | tuple[str, ...] = args.metrics or suite.sweep_metrics
+    if isinstance(sweep_metrics, str) and sweep_metrics not in ("native", "all"):
+        sweep_metrics = [m.strip() for m in sweep_metrics.split(",") if m.strip()]
+    return RunConfig(suite=suite, engines=engines, threads=args.threads, k=args.k, M=args.M,
+                     ef_construction=args.ef_construction, seed=args.seed, ef_sweep=args.ef or suite.ef_sweep,
+                     repetitions=args.reps or suite.repetitions, min_calls=args.min_calls or suite.min_calls,
+                     max_queries=args.max_queries, sweep_metrics=list(sweep_metrics) if isinstance(sweep_metrics, tuple)
+                     else sweep_metrics, memory=not args.no_memory, funnel=suite.funnel and not args.no_funnel,
+                     gssf=not args.no_gssf, cache_dir=None if args.no_cache else args.cache_dir)
+
+
+def run_suite(suite: Suite, args: argparse.Namespace, command: str, log: Clock, out: Path) -> int:
+    """Runs one suite and writes its report into ``out``; returns the exit status."""
+    engines, skipped = available(args.engines or list(suite.engines or DEFAULT_ENGINES))
     for name, reason in skipped.items():
         log(f"note: engine {name} skipped: {reason}" + (" (optional extra)" if name in OPTIONAL_ENGINES else ""))
-    if args.list:
-        print(f"shared data folder: {dsets.data_dir()}")
-        print("datasets: " + ", ".join(dsets.shared_names(dsets.data_dir()) + list(dsets.SYNTHETIC) + ["sklearn-digits"]))
-        print("engines available: " + ", ".join(engines))
-        return 0
     if not engines:
         log("error: no engine is available")
         return EXIT_USAGE
-    sweep_metrics: str | list[str] = args.metrics or suite.sweep_metrics
-    if sweep_metrics not in ("native", "all"):
-        sweep_metrics = [m.strip() for m in str(sweep_metrics).split(",") if m.strip()]
-    cfg = RunConfig(suite=suite, engines=engines, threads=args.threads, k=args.k, M=args.M,
-                    ef_construction=args.ef_construction, seed=args.seed, ef_sweep=args.ef or suite.ef_sweep,
-                    repetitions=args.reps or suite.repetitions, min_calls=args.min_calls or suite.min_calls,
-                    max_queries=args.max_queries, sweep_metrics=sweep_metrics, memory=not args.no_memory,
-                    funnel=not args.no_funnel, gssf=not args.no_gssf,
-                    cache_dir=None if args.no_cache else args.cache_dir)
-    names = args.datasets or default_datasets(args.suite, log)
+    cfg = config(args, suite, engines)
+    names = args.datasets or suite_datasets(suite, log)
     started = datetime.now()
-    out = args.out or RESULTS_DIR / started.strftime("%Y%m%d-%H%M%S")
     versions = {n: ENGINES[n].version() for n in engines}
-    extra = ""
+    kernels = None
     if "vsearch" in engines:
         import vsearch
 
-        extra = f" ({vsearch.simd_level()} kernels)"
+        kernels = vsearch.simd_level()
+    extra = f" ({kernels} kernels)" if kernels else ""
     log(f"suite {suite.name}: {len(names)} datasets, engines {', '.join(f'{n} {v}' for n, v in versions.items())}{extra}; "
         f"M={cfg.M}, ef_construction={cfg.ef_construction}, threads={cfg.threads}, k={cfg.k}, ef {list(cfg.ef_sweep)}, "
         f"{cfg.repetitions} reps")
     runner = Runner(cfg, log)
     results: dict[str, Any] = {
-        "meta": {"started": started.isoformat(timespec="seconds"), "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
-                 "suite": suite.name, "machine": machine(), "engines": versions, "threads": cfg.threads, "k": cfg.k,
-                 "M": cfg.M, "ef_construction": cfg.ef_construction, "ef_sweep": list(cfg.ef_sweep),
+        "meta": {"started": started.isoformat(timespec="seconds"), "command": command, "suite": suite.name,
+                 "machine": machine(), "engines": versions, "threads": cfg.threads, "k": cfg.k, "M": cfg.M,
+                 "ef_construction": cfg.ef_construction, "ef_sweep": list(cfg.ef_sweep),
                  "repetitions": cfg.repetitions, "min_calls": cfg.min_calls, "seed": cfg.seed,
-                 "max_queries": cfg.max_queries, "data_dir": str(dsets.data_dir()), "wall_s": 0.0},
+                 "max_queries": cfg.max_queries, "data_dir": str(dsets.data_dir()), "vsearch_kernels": kernels,
+                 "wall_s": 0.0},
         "datasets": [], "notices": [f"engine {n} skipped: {r}" for n, r in skipped.items()], "failed": [],
     }
+    pipeline = PIPELINES[suite.pipeline]
+    t0 = time.perf_counter()
     with pin_threads(cfg.threads, log):
         for i, name in enumerate(names, 1):
             try:
@@ -240,21 +269,55 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["failed"].append(str(error))
                 continue
             log(f"dataset {i}/{len(names)}: {ds.name} ({ds.describe()})")
-            results["datasets"].append(to_json(run_dataset(ds, runner)))
+            results["datasets"].append(to_json(pipeline(ds, runner)))
     results["notices"] += runner.notices
-    results["meta"]["wall_s"] = log.elapsed()
-    from . import report
-
+    results["goals"] = goals.check(suite.goals, results["datasets"])
+    results["meta"]["wall_s"] = time.perf_counter() - t0
     plots = report.write(results, out, plots_enabled=not args.no_plots)
     print()
     print(report.overview(results))
     print()
-    n_plots = sum(len(v) for v in plots.values())
-    log(f"wrote {out}/results.json, report.md and {n_plots} plots in {log.elapsed():.0f} s")
+    log(f"wrote {out}/results.json, report.md and {sum(len(v) for v in plots.values())} plots in "
+        f"{results['meta']['wall_s']:.0f} s")
+    if args.reference:
+        block = report.readme_block(results, plots, out, reference.README.parent)
+        readme = reference.update_readme(reference.README, suite.name, block)
+        log(f"rewrote the {suite.name} tables in {readme}")
     if results["failed"]:
         log(f"{len(results['failed'])} dataset(s) failed: " + "; ".join(results["failed"]))
         return EXIT_DATASET_FAILED
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    log = Clock()
+    if args.list:
+        engines, skipped = available(args.engines or list(DEFAULT_ENGINES))
+        print(f"shared data folder: {dsets.data_dir()}")
+        print("datasets: " + ", ".join(dsets.shared_names(dsets.data_dir()) + list(dsets.SYNTHETIC) + ["sklearn-digits"]))
+        print("engines available: " + ", ".join(engines))
+        for name, reason in skipped.items():
+            print(f"engine {name} skipped: {reason}")
+        return 0
+    if args.reference and (args.out or args.datasets):
+        log("error: --reference writes the suites' own datasets into bench/results/reference/; "
+            "drop --out and --datasets")
+        return EXIT_USAGE
+    suites = [SUITES[args.suite]] if args.suite else \
+        [SUITES[n] for n in REFERENCE_SUITES] if args.reference else [SUITES["default"]]
+    status = 0
+    for suite in suites:
+        if args.reference:
+            out = reference.prepare(suite.name)
+            with reference.console_copy(out):
+                status = max(status, run_suite(suite, args, command, log, out))
+        else:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            out = args.out or RESULTS_DIR / (stamp if len(suites) == 1 else f"{stamp}-{suite.name}")
+            status = max(status, run_suite(suite, args, command, log, out))
+    return status
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ files given by path, synthetic sets, and ground truth computed once and cached.
 A dataset is named on the command line by one of:
 
 * a folder of the shared data (``digits``, ``siftsmall``, ...; see :func:`data_dir`);
-* a synthetic set: ``synthetic-clustered``, ``synthetic-skewed``, ``synthetic-ood``,
+* a synthetic set: ``synthetic-clustered``, ``synthetic-skewed``, ``synthetic-ood``, ``synthetic-misuse``,
   optionally with a size, ``synthetic-clustered:50000`` (the suite gives the default);
 * ``sklearn-digits`` (scikit-learn's bundled digits, split like the shared folder);
 * a path: a shared-style folder (``base.npy``, ``queries.npy``, ...), an ``.npz``,
@@ -57,7 +57,8 @@ REFERENCE_KEYS = {
     "knn5_vote_accuracy_exact": ("queries", "knn_acc@5"),
 }
 SYNTHETIC = {"synthetic-clustered": synthetic.clustered, "synthetic-skewed": synthetic.skewed,
-             "synthetic-ood": synthetic.out_of_distribution}
+             "synthetic-ood": synthetic.out_of_distribution, "synthetic-misuse": synthetic.metric_misuse}
+SKLEARN_DIGITS = "sklearn-digits"
 # Query-set names of the shared folders.
 PRIMARY, RETRIEVAL = "queries", "retrieval"
 
@@ -149,6 +150,13 @@ def data_dir() -> Path:
     """The shared real-data folder: ``$VSEARCH_DATA`` if set, else ``<repo>/../shared/data``."""
     env = os.environ.get(DATA_ENV)
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def is_shared_name(name: str) -> bool:
+    """Whether a dataset name means a folder of the shared data (not a synthetic set,
+    scikit-learn's digits or a path)."""
+    return (name.partition(":")[0] not in SYNTHETIC and name != SKLEARN_DIGITS and os.sep not in name
+            and "." not in name)
 
 
 def shared_names(folder: Path) -> list[str]:
@@ -282,7 +290,7 @@ def load_synthetic(spec: str, sizes: dict[str, tuple[int, int, int]], seed: int 
 
 
 def load_sklearn_digits() -> Dataset:
-    ds = _from_arrays("sklearn-digits", synthetic.sklearn_digits(), "l2",
+    ds = _from_arrays(SKLEARN_DIGITS, synthetic.sklearn_digits(), "l2",
                       "sklearn.datasets.load_digits (bundled with scikit-learn), split as ../shared/data/digits")
     ds.licence = "scikit-learn BSD-3; UCI optdigits data CC BY 4.0"
     ds.reference = {("queries", "knn_acc@10"): 0.985, ("queries", "knn_acc@1"): 0.985}  # same split as shared digits
@@ -294,7 +302,7 @@ def resolve(name: str, sizes: dict[str, tuple[int, int, int]], metric: str | Non
     """Loads a dataset named on the command line (see the module docstring)."""
     if name.partition(":")[0] in SYNTHETIC:
         return load_synthetic(name, sizes)
-    if name == "sklearn-digits":
+    if name == SKLEARN_DIGITS:
         return load_sklearn_digits()
     shared = data_dir() / name
     if os.sep not in name and (shared / "base.npy").exists():
@@ -303,7 +311,7 @@ def resolve(name: str, sizes: dict[str, tuple[int, int, int]], metric: str | Non
             ds.metric = metric
         return ds
     path = Path(name).expanduser()
-    if not path.exists() and os.sep not in name and "." not in name:
+    if not path.exists() and is_shared_name(name):
         raise DatasetError(name, f"not a shared dataset in {data_dir()} (have: {', '.join(shared_names(data_dir())) or 'none'}), "
                                  f"a synthetic set ({', '.join(SYNTHETIC)}), sklearn-digits, or an existing path")
     return load_path(path, metric, max_base)

@@ -18,6 +18,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -48,6 +49,8 @@ class Engine(ABC):
     module: ClassVar[str]          # the import that must work for the engine to be available
     distribution: ClassVar[str]    # its pip name, for the install hint and the version
     graph: ClassVar[bool] = True   # has an ef knob (False: one point per sweep)
+    persists: ClassVar[bool] = False  # can save an index to a file and load it back
+    can_mmap: ClassVar[bool] = False  # can also open a saved index memory-mapped
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -105,6 +108,15 @@ class Engine(ABC):
         """Bytes the index holds (vectors and graph), as the engine reports it; None if unknown."""
         return None
 
+    # -- persistence (engines with ``persists``) ----------------------------------------------
+    def save(self, path: Path) -> None:
+        """Writes the built index to ``path``."""
+        raise NotImplementedError(f"{self.name} cannot save an index")
+
+    def load(self, path: Path, dim: int, metric: MetricSpec, mmap: bool = False) -> None:
+        """Replaces the index with the one saved at ``path`` (memory-mapped if ``mmap``)."""
+        raise NotImplementedError(f"{self.name} cannot load an index")
+
     def close(self) -> None:
         """Releases the index."""
         self.__dict__.pop("index", None)
@@ -114,6 +126,7 @@ class VsearchEngine(Engine):
     name = "vsearch"
     module = "vsearch"
     distribution = "vsearch"
+    persists = can_mmap = True
 
     def metric_names(self) -> tuple[str, ...]:
         import vsearch
@@ -137,11 +150,20 @@ class VsearchEngine(Engine):
     def index_bytes(self) -> int | None:
         return int(self.index.memory_usage())
 
+    def save(self, path: Path) -> None:
+        self.index.save(path)
+
+    def load(self, path: Path, dim: int, metric: MetricSpec, mmap: bool = False) -> None:
+        import vsearch
+
+        self.index = vsearch.load(path, mmap=mmap)
+
 
 class HnswlibEngine(Engine):
     name = "hnswlib"
     module = "hnswlib"
     distribution = "hnswlib"
+    persists = True
 
     def metric_names(self) -> tuple[str, ...]:
         return ("l2", "ip", "cosine")
@@ -171,6 +193,16 @@ class HnswlibEngine(Engine):
     def index_bytes(self) -> int | None:
         return int(self.index.index_file_size())  # its saved size: vectors, labels and links
 
+    def save(self, path: Path) -> None:
+        self.index.save_index(str(path))
+
+    def load(self, path: Path, dim: int, metric: MetricSpec, mmap: bool = False) -> None:
+        import hnswlib
+
+        self.index = hnswlib.Index(space=metric.name, dim=dim)
+        self.index.load_index(str(path))
+        self.index.set_num_threads(self.threads)
+
 
 class FaissEngine(Engine):
     """FAISS ``IndexHNSWFlat``; cosine is inner product on L2-normalised vectors (the
@@ -179,6 +211,7 @@ class FaissEngine(Engine):
     name = "faiss"
     module = "faiss"
     distribution = "faiss-cpu"
+    persists = True
 
     @classmethod
     def version(cls) -> str:
@@ -232,6 +265,17 @@ class FaissEngine(Engine):
         import faiss
 
         return int(len(faiss.serialize_index(self.index)))
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    def load(self, path: Path, dim: int, metric: MetricSpec, mmap: bool = False) -> None:
+        import faiss
+
+        self.metric = metric.name
+        self.index = faiss.read_index(str(path))
 
 
 class ExactEngine(Engine):

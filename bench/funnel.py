@@ -31,15 +31,12 @@ from .engines import VsearchEngine
 from .model import MetricRuns
 from .sweep import Runner, score_found, task_ef
 
-# vsearch's search ef for the funnel's ANN columns.
-FUNNEL_EF = 64
 # Meta-features are computed on samples of at most this many queries / base points.
 META_MAX_QUERIES = 200
 META_MAX_POINTS = 5000
 # Without labels, the Davies-Bouldin index uses k-means clusters of this many centres.
 META_KMEANS_CLUSTERS = 10
-# GSSF training: at most this many labelled base vectors; block sizes tried, largest first.
-GSSF_MAX_TRAIN = 3000
+# GSSF block sizes tried, largest first (the first that divides the dimension is used).
 GSSF_BLOCK_SIZES = (16, 8, 4, 2, 1)
 # Scores closer than this count as a tie for "best metric".
 SCORE_TIE = 1e-9
@@ -77,7 +74,8 @@ def train_gssf(ds: Dataset, runner: Runner) -> MetricSpec | None:
     dim = ds.base.shape[1]
     block = next(b for b in GSSF_BLOCK_SIZES if dim % b == 0)
     rng = np.random.default_rng(runner.cfg.seed)
-    idx = np.sort(rng.choice(len(ds.base), min(len(ds.base), GSSF_MAX_TRAIN), replace=False))
+    limit = runner.cfg.suite.gssf_max_train or len(ds.base)
+    idx = np.sort(rng.choice(len(ds.base), min(len(ds.base), limit), replace=False))
     t0 = time.perf_counter()
     try:
         model = vsearch.GSSF(dim, block_size=block).fit(ds.base[idx], ds.base_labels[idx], progress=False)
@@ -115,11 +113,11 @@ def headline(qsets: Sequence[QuerySet]) -> tuple[str, str] | None:
 
 def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Runner,
          gts: dict[str, tuple[np.ndarray, np.ndarray]], swept: MetricRuns | None) -> dict[str, Any] | None:
-    """vsearch at FUNNEL_EF: recall@k and task scores (reused from the sweep when it ran there)."""
-    k = runner.cfg.k
+    """vsearch at the suite's funnel ef: recall@k and task scores (reused from the sweep when it ran there)."""
+    k, ef = runner.cfg.k, runner.cfg.suite.funnel_ef
     if swept is not None:
         run = next((r for r in swept.runs if r.engine == "vsearch"), None)
-        point = next((p for p in run.points if p.ef == FUNNEL_EF), None) if run else None
+        point = next((p for p in run.points if p.ef == ef), None) if run else None
         if point is not None:
             return {"recall": point.recall, "tasks": point.tasks, "task_ci": point.task_ci, "build_s": run.build_s}
     if "vsearch" not in runner.cfg.engines:
@@ -137,11 +135,11 @@ def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Run
     out: dict[str, Any] = {"recall": float("nan"), "tasks": {}, "task_ci": {}, "build_s": build_s}
     for q in qsets:
         depth = max(k, q.task_depth)
-        engine.set_ef(task_ef(FUNNEL_EF, depth, k))
+        engine.set_ef(task_ef(ef, depth, k))
         found = engine.search_batch(q.vectors, depth)
         if q is qsets[0]:
             if depth > k:  # recall is judged at the sweep's own ef
-                engine.set_ef(FUNNEL_EF)
+                engine.set_ef(ef)
                 top = engine.search_batch(q.vectors, k)
             else:
                 top = found[:, :k]
@@ -154,8 +152,8 @@ def _ann(ds: Dataset, qsets: Sequence[QuerySet], metric: MetricSpec, runner: Run
 
 def run_funnel(ds: Dataset, qsets: list[QuerySet], runner: Runner, swept: dict[str, MetricRuns]) -> dict[str, Any]:
     """The funnel table of one dataset (see the module docstring)."""
-    k = runner.cfg.k
-    runner.log(f"  funnel: exact task scores per metric, vsearch at ef={FUNNEL_EF}")
+    k, ef = runner.cfg.k, runner.cfg.suite.funnel_ef
+    runner.log(f"  funnel: exact task scores per metric, vsearch at ef={ef}")
     native_ids = runner.gt(ds, qsets[0], spec(ds.metric))[0][:, :k]
     rows = []
     for metric in funnel_metrics(ds, runner):
@@ -180,6 +178,6 @@ def run_funnel(ds: Dataset, qsets: list[QuerySet], runner: Runner, swept: dict[s
         top = max(scores.values())
         best = [m for m, s in scores.items() if s >= top - SCORE_TIE]
     meta = meta_features(ds, runner.cfg.seed)
-    return {"ef": FUNNEL_EF, "engine": "vsearch", "headline": head, "rows": rows, "best": best, "meta": meta,
+    return {"ef": ef, "engine": "vsearch", "headline": head, "rows": rows, "best": best, "meta": meta,
             "suggested": meta["suggested"],
             "agrees": any(measures.same_family(meta["suggested"], b) for b in best) if best else None}

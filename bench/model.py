@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .engines import BuildParams
-from .suites import Suite
+from .suites import DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Suite
 
 # The recall targets of the summary line.
 SUMMARY_RECALLS = (0.90, 0.95, 0.99)
@@ -29,8 +29,8 @@ class RunConfig:
     engines: list[str]
     threads: int = 1
     k: int = 10
-    M: int = 16
-    ef_construction: int = 200
+    M: int = DEFAULT_M
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION
     seed: int = 0
     ef_sweep: tuple[int, ...] = ()
     repetitions: int = 3

@@ -12,6 +12,7 @@ from .datasets import Dataset
 from .distances import BUILTIN
 from .funnel import meta_features, run_funnel
 from .model import MetricRuns
+from .suites import SWEEP
 from .sweep import Runner
 
 # Exact scores may differ from a dataset's meta.json reference by tie order; beyond this, say so.
@@ -42,7 +43,7 @@ def run_dataset(ds: Dataset, runner: Runner) -> dict[str, Any]:
     if funnel is None:
         runner.log(f"  meta-features: norm CV {meta['norm_cv']:.3f}, relative contrast {meta['relative_contrast']:.2f}")
     return {
-        "name": ds.name, "source": ds.source, "licence": ds.licence, "n": len(ds.base), "dim": ds.base.shape[1],
+        "kind": SWEEP, "name": ds.name, "source": ds.source, "licence": ds.licence, "n": len(ds.base), "dim": ds.base.shape[1],
         "metric": ds.metric,
         "query_sets": [{"name": q.name, "n": len(q.vectors), "tasks": [t.name for t in q.tasks],
                         "depth": max(cfg.k, q.task_depth), "excludes_seen": q.exclude is not None} for q in qsets],

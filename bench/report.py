@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from .measures import same_family
 from .model import SUMMARY_RECALLS
+from .suites import METRIC_SPEED, PERSISTENCE, SUITES, SWEEP
 from .sweep import BASELINES, SUBJECT
 
 # The "operating point" of an engine in the overview: its first ef reaching this recall.
@@ -30,6 +31,8 @@ SUMMARY_LEGEND = (
     "ef=10 (N)\" means the cheapest ef swept already passed that recall: N was measured there and is a lower "
     "bound on the QPS at the target. A ratio marked ≥ or ≤ is such a bound; – means not reached, or both "
     "engines passed the target at their cheapest ef.")
+# The README shows the recall plot of the first of these datasets that a run has.
+README_PLOT_ORDER = ("siftsmall", "synthetic-clustered")
 # Task-vs-QPS plots label each point with its ef in this font size; CI whiskers are this wide.
 EF_LABEL_SIZE = 7
 ERROR_CAP = 3
@@ -339,12 +342,47 @@ def plot_dataset(ds: dict[str, Any], out: Path, k: int = 10) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- the report
+def metric_speed_table(ds: dict[str, Any]) -> str:
+    """One line per (engine, metric): build time and, per ef, recall and QPS relative to the
+    reference metric."""
+    efs = [p["ef"] for p in ds["rows"][0]["points"]] if ds["rows"] else []
+    rows = []
+    for r in ds["rows"]:
+        cells = [r["engine"], r["metric"], fmt(r["build_s"], 1)]
+        for p in r["points"]:
+            cells.append(f"{fmt(p['recall'])} · {fmt_qps(p['qps'])} ({fmt(p['qps_vs_reference'], 2)})")
+        rows.append(cells)
+    header = ["engine", "metric", "build s"] + [f"ef {ef}: recall@10 · QPS (vs {ds['reference_metric']})" for ef in efs]
+    return table(header, rows)
+
+
+def persistence_table(ds: dict[str, Any]) -> str:
+    """One line per (engine, plain or mmap load): file size, save, load, memory, first query."""
+    rows = [[r["engine"] + (" (mmap)" if r["mmap"] else ""), f"{r['file_bytes'] / 2**20:.1f}", fmt(r["save_s"]),
+             fmt(r["seconds"], 4), "–" if r["resident_bytes"] is None else f"{r['resident_bytes'] / 2**20:.1f}",
+             "–" if r["first_query_seconds"] is None else f"{r['first_query_seconds'] * 1e3:.2f}"]
+            for r in ds["rows"]]
+    return table(["engine (load)", "file MiB", "save s (median)", "load s (median, fresh process)",
+                  "resident growth MiB", "first query ms"], rows)
+
+
+def goals_table(goals: Sequence[dict[str, Any]]) -> str:
+    rows = [[g["what"], g["dataset"], fmt(g["value"], 3), g["target"], "met" if g["met"] else "**missed**"]
+            for g in goals]
+    return table(["goal", "dataset", "measured", "target", ""], rows)
+
+
 def overview(results: dict[str, Any]) -> str:
     """The tables printed at the end of a run (and at the top of report.md)."""
-    ds, k = results["datasets"], results["meta"]["k"]
-    parts = [f"## Summary: vsearch QPS at recall@{k} = 0.90 / 0.95 / 0.99, and its ratio to hnswlib and FAISS "
-             "(same run)\n", summary_table(ds),
-             f"\n## Engines at their first ef reaching recall@{k} >= {OPERATING_RECALL}\n", engines_table(ds, k)]
+    k = results["meta"]["k"]
+    by_kind = {kind: [d for d in results["datasets"] if d.get("kind", SWEEP) == kind]
+               for kind in (SWEEP, METRIC_SPEED, PERSISTENCE)}
+    ds = by_kind[SWEEP]
+    parts = []
+    if ds:
+        parts += [f"## Summary: vsearch QPS at recall@{k} = 0.90 / 0.95 / 0.99, and its ratio to hnswlib and FAISS "
+                  "(same run)\n", summary_table(ds),
+                  f"\n## Engines at their first ef reaching recall@{k} >= {OPERATING_RECALL}\n", engines_table(ds, k)]
     with_meta = [d for d in ds if d.get("meta_features")]
     if with_meta:
         parts += ["\n## Metric choice: meta-features, Iceberg's rule, and the metric that scored best\n",
@@ -353,7 +391,15 @@ def overview(results: dict[str, Any]) -> str:
         if d.get("funnel"):
             parts += [f"\n## Information loss funnel: {d['name']} (exact search per metric; vsearch at "
                       f"ef={d['funnel']['ef']})\n", funnel_table(d, k)]
-    return "\n".join(parts)
+    for d in by_kind[METRIC_SPEED]:
+        parts += [f"\n## Speed per metric: {d['name']} ({d['n']:,} x {d['dim']}, {d['queries']:,} queries, "
+                  "metrics interleaved, 1 thread, 1 query per call)\n", metric_speed_table(d)]
+    for d in by_kind[PERSISTENCE]:
+        parts += [f"\n## Save and load: {d['name']} ({d['n']:,} x {d['dim']}, median of {d['repetitions']})\n",
+                  persistence_table(d)]
+    if results.get("goals"):
+        parts += ["\n## Goals\n", goals_table(results["goals"])]
+    return "\n".join(parts).lstrip("\n")
 
 
 def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
@@ -375,7 +421,7 @@ def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
     ]
     if results["notices"]:
         lines += ["", "## Notices", ""] + [f"* {n}" for n in results["notices"]]
-    for ds in results["datasets"]:
+    for ds in (d for d in results["datasets"] if d.get("kind", SWEEP) == SWEEP):
         lines += ["", f"## {ds['name']}", "",
                   f"{ds['n']:,} x {ds['dim']}, native metric {ds['metric']}; query sets: " +
                   ", ".join(f"{q['name']} ({q['n']:,}; tasks {', '.join(q['tasks']) or 'none'}; depth {q['depth']}"
@@ -401,6 +447,42 @@ def write(results: dict[str, Any], out: Path, plots_enabled: bool = True) -> dic
     if plots_enabled and importlib.util.find_spec("matplotlib") is None:
         print("notice: matplotlib is not installed, so no plots (pip install matplotlib, or vsearch[bench])")
         plots_enabled = False
-    plots = {ds["name"]: plot_dataset(ds, out, k) for ds in results["datasets"]} if plots_enabled else {}
+    plots = {ds["name"]: plot_dataset(ds, out, k) for ds in results["datasets"]
+             if ds.get("kind", SWEEP) == SWEEP} if plots_enabled else {}
     (out / "report.md").write_text(markdown(results, plots))
     return plots
+
+
+# ----------------------------------------------------------------------------- the README's blocks
+def readme_block(results: dict[str, Any], plots: dict[str, list[str]], out: Path, root: Path) -> str:
+    """The README block of a reference run: the sections its suite lists (Suite.readme),
+    headed by the command, the machine and the date that produced them."""
+    m = results["meta"]
+    suite = SUITES[m["suite"]]
+    folder = out.resolve().relative_to(root.resolve()).as_posix()
+    kernels = f", vsearch {m['vsearch_kernels']} kernels" if m.get("vsearch_kernels") else ""
+    parts = [f"Produced by `{m['command']}` on {m['machine']}{kernels}, {m['started'][:10]}, in {m['wall_s']:.0f} s "
+             f"(full report: [{folder}/report.md]({folder}/report.md)). These machines are shared and noisy: rerun "
+             "it before trusting a small difference."]
+    sweeps = [d for d in results["datasets"] if d.get("kind", SWEEP) == SWEEP]
+    k = m["k"]
+    for section in suite.readme:
+        if section == "summary" and sweeps:
+            parts.append(summary_table(sweeps))
+        elif section == "engines" and sweeps:
+            parts.append(engines_table(sweeps, k))
+        elif section == "funnel":
+            parts += [f"**{d['name']}** (exact search per metric; vsearch at ef={d['funnel']['ef']}):\n\n"
+                      + funnel_table(d, k) for d in sweeps if d.get("funnel")]
+        elif section == METRIC_SPEED:
+            parts += [metric_speed_table(d) for d in results["datasets"] if d.get("kind") == METRIC_SPEED]
+        elif section == PERSISTENCE:
+            parts += [persistence_table(d) for d in results["datasets"] if d.get("kind") == PERSISTENCE]
+        elif section == "goals" and results.get("goals"):
+            parts.append(goals_table(results["goals"]))
+        elif section == "plot":
+            shown = next((f for name in README_PLOT_ORDER for f in plots.get(name, []) if f.startswith("recall_qps")),
+                         next((f for files in plots.values() for f in files), None))
+            if shown:
+                parts.append(f"![{shown}]({folder}/{shown})")
+    return "\n\n".join(parts)

@@ -1,63 +1,179 @@
-"""The named suites: which datasets, how big, how fine an ef sweep, how many repetitions.
+"""The named suites of ``python -m bench``: what runs, on which data, how finely.
 
-``default`` is sized to finish within 5 minutes on a 2-core machine, builds
-included; ``full`` runs larger synthetic sets, a finer and longer ef sweep,
-more repetitions and every metric for every engine.
+Sweep suites run the per-dataset pipeline (bench.pipeline: an ef sweep of every
+engine, task scores, the funnel); the others run a pipeline of their own on the
+same engines, datasets, measures and reports:
+
+* ``default``: the shared datasets + one synthetic set, < 5 minutes on 2 cores;
+* ``full``: + larger synthetic sets, a finer and longer ef sweep, every metric;
+* ``speed``: vsearch vs hnswlib and FAISS at equal recall on 100,000 x 128 clustered
+  vectors and siftsmall, with build time and peak build memory;
+* ``metric-speed``: vsearch under each metric on the same data, metrics interleaved;
+* ``persistence``: save, load and memory-mapped load against hnswlib, each load in a
+  fresh process;
+* ``gssf``: what a learned GSSF metric buys over cosine and l2 on a metric-misuse set
+  and on fortunes_minilm.
+
+Each suite may carry goals (bench.goals): figures it checks against a threshold and
+reports as met or missed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The pipelines a suite can run.
+SWEEP, METRIC_SPEED, PERSISTENCE = "sweep", "metric-speed", "persistence"
+# The default M and ef_construction of every graph engine (the same for all engines).
+DEFAULT_M = 16
+DEFAULT_EF_CONSTRUCTION = 200
+# vsearch's search ef for the funnel's ANN columns, unless a suite says otherwise.
+FUNNEL_EF = 64
+# GSSF training for the funnel: at most this many labelled base vectors (None: all).
+GSSF_MAX_TRAIN = 3000
+
 
 @dataclass(frozen=True)
 class Suite:
     """Attributes:
     name: the ``--suite`` value.
+    about: one line for ``--help``.
     ef_sweep: search ef values, ascending.
     repetitions: timed passes over the queries per (engine, ef); the best is kept.
     min_calls: a timed pass cycles through the queries until at least this many calls
         (small query sets would otherwise time only a few milliseconds).
+    datasets: the suite's own datasets; empty: every shared folder, then ``synthetic``.
+        A shared folder that is absent here is skipped with a notice.
     synthetic: synthetic sets run next to the real data.
-    fallback: what runs when the shared data folder is absent.
+    fallback: what runs when the shared data folder is absent (suites without
+        ``datasets`` only).
     sizes: (n, dim, queries) per synthetic kind.
-    sweep_metrics: ``"native"`` (each dataset's own metric) or ``"all"`` (every metric).
+    sweep_metrics: ``"native"`` (each dataset's own metric), ``"all"`` (every metric),
+        or a tuple of names.
+    engines: the engines run by default (None: bench.engines.DEFAULT_ENGINES).
+    pipeline: SWEEP, METRIC_SPEED or PERSISTENCE.
+    funnel: whether sweep suites run the information loss funnel by default.
+    funnel_ef: vsearch's ef in the funnel.
+    gssf_max_train: labelled base vectors the funnel trains GSSF on (None: all).
+    goals: names of the goals (bench.goals.GOALS) this suite checks.
+    readme: the sections of its README block (bench.report.readme_block): "summary",
+        "engines", "funnel", METRIC_SPEED, PERSISTENCE, "goals", "plot".
     """
 
     name: str
+    about: str
     ef_sweep: tuple[int, ...]
     repetitions: int
     min_calls: int
-    synthetic: tuple[str, ...]
-    fallback: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
+    synthetic: tuple[str, ...] = ()
+    fallback: tuple[str, ...] = ()
     sizes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
-    sweep_metrics: str = "native"
+    sweep_metrics: str | tuple[str, ...] = "native"
+    engines: tuple[str, ...] | None = None
+    pipeline: str = SWEEP
+    funnel: bool = True
+    funnel_ef: int = FUNNEL_EF
+    gssf_max_train: int | None = GSSF_MAX_TRAIN
+    goals: tuple[str, ...] = ()
+    readme: tuple[str, ...] = ("summary", "goals")
 
+
+FALLBACK = ("sklearn-digits", "synthetic-clustered", "synthetic-skewed", "synthetic-ood")
+SMALL_SYNTHETIC = {"synthetic-clustered": (20_000, 64, 500), "synthetic-skewed": (20_000, 64, 500),
+                   "synthetic-ood": (20_000, 64, 500), "synthetic-misuse": (6_000, 64, 500)}
+# The speed suites' synthetic set: 100,000 x 128 clustered vectors, 1,000 queries.
+SPEED_SET = {"synthetic-clustered": (100_000, 128, 1000)}
 
 DEFAULT = Suite(
     name="default",
+    about="the shared datasets + one synthetic set, ef 10..256, 3 repetitions (< 5 min on 2 cores)",
     ef_sweep=(10, 16, 32, 64, 128, 256),
     repetitions=3,
     min_calls=300,
     synthetic=("synthetic-clustered",),
-    fallback=("sklearn-digits", "synthetic-clustered", "synthetic-skewed", "synthetic-ood"),
-    sizes={"synthetic-clustered": (20_000, 64, 500), "synthetic-skewed": (20_000, 64, 500),
-           "synthetic-ood": (20_000, 64, 500)},
+    fallback=FALLBACK,
+    sizes=SMALL_SYNTHETIC,
+    readme=("summary", "plot"),
 )
 
 FULL = Suite(
     name="full",
+    about="+ larger synthetic sets (100k clustered, skewed, out-of-distribution), 13 ef values up to 512, "
+          "5 repetitions, every metric swept (about an hour on 2 cores)",
     ef_sweep=(10, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512),
     repetitions=5,
     min_calls=1000,
     synthetic=("synthetic-clustered", "synthetic-skewed", "synthetic-ood"),
-    fallback=("sklearn-digits", "synthetic-clustered", "synthetic-skewed", "synthetic-ood"),
-    sizes={"synthetic-clustered": (100_000, 128, 1000), "synthetic-skewed": (50_000, 64, 1000),
+    fallback=FALLBACK,
+    sizes={**SMALL_SYNTHETIC, **SPEED_SET, "synthetic-skewed": (50_000, 64, 1000),
            "synthetic-ood": (50_000, 64, 1000)},
     sweep_metrics="all",
 )
 
-SUITES = {s.name: s for s in (DEFAULT, FULL)}
+SPEED = Suite(
+    name="speed",
+    about="vsearch vs hnswlib and FAISS at equal recall on 100,000 x 128 clustered vectors and siftsmall, "
+          "build time and peak build memory; no funnel (about 10 min on 2 cores)",
+    ef_sweep=(10, 16, 24, 32, 48, 64, 96, 128, 192, 256),
+    repetitions=3,
+    min_calls=2000,
+    datasets=("synthetic-clustered", "siftsmall"),
+    sizes={**SMALL_SYNTHETIC, **SPEED_SET},
+    engines=("vsearch", "hnswlib", "faiss"),
+    funnel=False,
+    goals=("qps-vs-hnswlib", "build-vs-hnswlib", "memory-vs-hnswlib"),
+    readme=("summary", "engines", "goals"),
+)
+
+METRIC_SPEED_SUITE = Suite(
+    name="metric-speed",
+    about="vsearch under l2, snr, ip and cosine on the same 100,000 x 128 vectors, metrics interleaved, "
+          "at ef 32/64/128: is snr served at l2 speed? (about 8 min on 2 cores)",
+    ef_sweep=(32, 64, 128),
+    repetitions=5,
+    min_calls=1000,
+    datasets=("synthetic-clustered",),
+    sizes={**SMALL_SYNTHETIC, **SPEED_SET},
+    sweep_metrics=("l2", "snr", "ip", "cosine"),
+    engines=("vsearch",),
+    pipeline=METRIC_SPEED,
+    goals=("snr-vs-l2",),
+    readme=(METRIC_SPEED, "goals"),
+)
+
+PERSISTENCE_SUITE = Suite(
+    name="persistence",
+    about="save, load and memory-mapped load of vsearch vs hnswlib on 200,000 x 128 vectors; each load "
+          "timed in a fresh process, engines interleaved, median of 5 (about 5 min on 2 cores)",
+    ef_sweep=(),
+    repetitions=5,
+    min_calls=1,
+    datasets=("synthetic-clustered",),
+    sizes={**SMALL_SYNTHETIC, "synthetic-clustered": (200_000, 128, 1)},
+    engines=("vsearch", "hnswlib"),
+    pipeline=PERSISTENCE,
+    goals=("mmap-load-time", "mmap-resident", "load-vs-hnswlib"),
+    readme=(PERSISTENCE, "goals"),
+)
+
+GSSF = Suite(
+    name="gssf",
+    about="label recall of a learned GSSF metric against cosine and l2 (exact and vsearch at ef=200) on a "
+          "synthetic metric-misuse set and fortunes_minilm (about 1 min)",
+    ef_sweep=(200,),
+    repetitions=1,
+    min_calls=1,
+    datasets=("synthetic-misuse", "fortunes_minilm"),
+    sizes=SMALL_SYNTHETIC,
+    engines=("vsearch",),
+    funnel_ef=200,
+    gssf_max_train=None,
+    goals=("gssf-gain-synthetic", "gssf-gain-real"),
+    readme=("funnel", "goals"),
+)
+
+SUITES = {s.name: s for s in (DEFAULT, FULL, SPEED, METRIC_SPEED_SUITE, PERSISTENCE_SUITE, GSSF)}
 # Preferred order of the shared folders in a report (others follow alphabetically).
 SHARED_ORDER = ("digits", "siftsmall", "fortunes_minilm", "debian_pkgdesc_minilm", "movielens_small_a",
                 "olivetti_faces_a")

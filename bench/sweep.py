@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import measures, tasks
+from . import measures, probes, tasks
 from .datasets import Dataset, QuerySet, ground_truth
 from .distances import BUILTIN, MetricSpec, rowwise
 from .engines import ENGINES, Engine
@@ -209,14 +208,14 @@ class Runner:
                                cfg.min_calls)
         points: dict[str, Point] = {}
         for e in group:
-            qps, lat, found = timings[e.name]
+            single_qps, lat, found = timings[e.name]
             found_d = rowwise(metric, primary.vectors, ds.base, found)
             recall = measures.recall_at_k(found_d, gts[primary.name][1], k)
-            p = Point(ef, recall, qps, timed_batch(e, primary.vectors, k, cfg.repetitions),
+            p = Point(ef, recall, single_qps, timed_batch(e, primary.vectors, k, cfg.repetitions),
                       measures.percentile_us(lat, 50), measures.percentile_us(lat, 99))
             if primary.tasks and reusable_for_tasks(primary, k):
                 p.tasks[primary.name], p.task_ci[primary.name] = score_found(ds, primary, found, cfg.seed)
-                p.task_qps[primary.name], p.task_ef[primary.name] = qps, ef or 0
+                p.task_qps[primary.name], p.task_ef[primary.name] = single_qps, ef or 0
             points[e.name] = p
         for q in qsets:
             if q is primary and (not q.tasks or reusable_for_tasks(q, k)):
@@ -241,31 +240,18 @@ class Runner:
         return points
 
     def memory(self, ds: Dataset, metric: MetricSpec, runs: dict[str, EngineRun]) -> None:
-        from .memory import run_child
-
-        base_file = ds.base_file
-        tmp: Path | None = None
-        if base_file is None or not base_file.exists():
-            import tempfile
-
-            tmp = Path(tempfile.mkdtemp(prefix="vsearch-bench-")) / "base.npy"
-            np.save(tmp, ds.base)
-            base_file = tmp
+        """Peak build memory of each engine, rebuilt in a fresh process (bench.probes)."""
         parts = []
-        try:
+        with probes.base_file(ds) as path:
             for name, run in runs.items():
                 try:
-                    m = run_child(name, metric.name, base_file, self.cfg.params, self.cfg.threads)
+                    m = probes.build_in_child(name, metric.name, path, self.cfg.params, self.cfg.threads)
                 except Exception as error:
                     self.notice(f"peak memory of {name} on {ds.name} not measured: {error}")
                     continue
-                run.peak_bytes, run.resident_bytes = m.get("peak_bytes"), m.get("resident_bytes")
+                run.peak_bytes, run.resident_bytes = m["peak_bytes"], m["resident_bytes"]
                 if run.peak_bytes is not None:
                     parts.append(f"{name} {run.peak_bytes / 2**20:.1f} MiB")
-        finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-                tmp.parent.rmdir()
         if parts:
             self.log("  peak build memory (fresh process): " + ", ".join(parts))
 

@@ -21,6 +21,14 @@ SKEW_SPREAD_RANGE = (0.5, 1.5)
 # Out-of-distribution queries come from clusters the base never saw, shifted by this many
 # noise standard deviations along a random direction.
 OOD_SHIFT = 3.0
+# The metric-misuse set: the class signal lives in the first MISUSE_SIGNAL_DIMS dimensions
+# (class centres N(0, MISUSE_CLASS_SPREAD^2), within-class noise MISUSE_CLASS_NOISE); every
+# dimension also carries nuisance noise of MISUSE_NUISANCE_STD, so l2 and cosine retrieve by noise.
+MISUSE_SIGNAL_DIMS = 4
+MISUSE_CLASSES = 10
+MISUSE_CLASS_SPREAD = 2.0
+MISUSE_CLASS_NOISE = 0.5
+MISUSE_NUISANCE_STD = 3.0
 # scikit-learn digits split, as in ../shared/data/make_digits.py: a default_rng(0) permutation,
 # the first DIGITS_QUERIES rows are queries.
 DIGITS_QUERIES = 200
@@ -68,6 +76,21 @@ def out_of_distribution(n: int, dim: int, n_queries: int, n_clusters: int = 20, 
     query_labels = rng.integers(n_clusters, 2 * n_clusters, n_queries)
     queries = _draw(rng, centers, query_labels, spread) + shift.astype(np.float32)
     return {"base": _draw(rng, centers, base_labels, spread), "queries": queries.astype(np.float32)}
+
+
+def metric_misuse(n: int, dim: int, n_queries: int, n_clusters: int = MISUSE_CLASSES,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Classes separable only in a few dimensions, drowned in large nuisance noise in all of
+    them: a set where the plain metrics retrieve by noise and a learned metric should win."""
+    if dim < MISUSE_SIGNAL_DIMS:
+        raise ValueError(f"the metric-misuse set needs dim >= {MISUSE_SIGNAL_DIMS}; got {dim}")
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_clusters, MISUSE_SIGNAL_DIMS)) * MISUSE_CLASS_SPREAD
+    labels = rng.integers(0, n_clusters, n + n_queries).astype(np.int32)
+    x = rng.standard_normal((n + n_queries, dim)) * MISUSE_NUISANCE_STD
+    x[:, :MISUSE_SIGNAL_DIMS] = centers[labels] + rng.standard_normal((len(labels), MISUSE_SIGNAL_DIMS)) * MISUSE_CLASS_NOISE
+    x = x.astype(np.float32)
+    return {"base": x[:n], "queries": x[n:], "base_labels": labels[:n], "query_labels": labels[n:]}
 
 
 def sklearn_digits() -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ sys.path.append(str(REPO))  # `bench` lives at the repo root
 from bench import __main__ as cli  # noqa: E402
 from bench import engines, measures  # noqa: E402
 from bench.distances import exact_topk, rowwise, spec  # noqa: E402
+from bench.suites import SUITES  # noqa: E402
 
 RNG = np.random.default_rng(1)
 BASE = RNG.standard_normal((400, 12)).astype(np.float32)
@@ -114,7 +115,7 @@ def test_cli_reports_a_malformed_file_by_name(tmp_path, capsys):
 
 def test_fallback_without_shared_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VSEARCH_DATA", str(tmp_path / "absent"))
-    names = cli.default_datasets("default", cli.Clock())
+    names = cli.suite_datasets(SUITES["default"], cli.Clock())
     assert names[0] == "sklearn-digits" and "synthetic-clustered" in names
     assert "no shared datasets" in capsys.readouterr().out
 

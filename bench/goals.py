@@ -1,0 +1,137 @@
+"""Goals: figures a suite checks against a threshold, reported as met or missed.
+
+A goal reads one dataset's JSON-ready result (bench.pipeline, bench.metric_speed,
+bench.persistence) and returns its figure, or None when that dataset does not
+measure it. Goals never change a run's exit status: a benchmark reports, it
+does not fail.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+# The recall at which QPS is compared.
+GOAL_RECALL = "0.95"
+# Label recall of the gssf goals, and the datasets they are about.
+GSSF_TASK = "label_recall@10"
+GSSF_SYNTHETIC, GSSF_REAL = "synthetic-misuse", "fortunes_minilm"
+# The plain metrics GSSF is compared with.
+GSSF_RIVALS = ("cosine", "l2")
+POINTS = 100.0
+
+Figure = Callable[[dict[str, Any]], "float | None"]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """``figure(dataset) <op> threshold``, where op is ">=" or "<="."""
+
+    name: str
+    what: str
+    op: str
+    threshold: float
+    figure: Figure
+
+    def met(self, value: float) -> bool:
+        return value >= self.threshold if self.op == ">=" else value <= self.threshold
+
+
+def _native_runs(ds: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    sweep = next((s for s in ds.get("sweeps", []) if s["metric"] == ds["metric"]), None)
+    return {r["engine"]: r for r in sweep["runs"]} if sweep else {}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b and math.isfinite(a) and math.isfinite(b) else None
+
+
+def qps_vs_hnswlib(ds: dict[str, Any]) -> float | None:
+    sweep = next((s for s in ds.get("sweeps", []) if s["metric"] == ds["metric"]), None)
+    cell = sweep["summary"]["ratio"].get("hnswlib", {}).get(GOAL_RECALL) if sweep else None
+    return None if cell is None else cell["ratio"]
+
+
+def build_vs_hnswlib(ds: dict[str, Any]) -> float | None:
+    runs = _native_runs(ds)
+    return _ratio(runs.get("vsearch", {}).get("build_s"), runs.get("hnswlib", {}).get("build_s"))
+
+
+def memory_vs_hnswlib(ds: dict[str, Any]) -> float | None:
+    runs = _native_runs(ds)
+    return _ratio(runs.get("vsearch", {}).get("resident_bytes"), runs.get("hnswlib", {}).get("resident_bytes"))
+
+
+def snr_vs_l2(ds: dict[str, Any]) -> float | None:
+    """The lowest snr/l2 QPS ratio over the ef values swept."""
+    ratios = [p["qps_vs_reference"] for r in ds.get("rows", []) if ds.get("kind") == "metric-speed"
+              and r["engine"] == "vsearch" and r["metric"] == "snr" for p in r["points"]
+              if p.get("qps_vs_reference") is not None]
+    return min(ratios) if ratios else None
+
+
+def _load(ds: dict[str, Any], engine: str, mmap: bool) -> dict[str, Any] | None:
+    if ds.get("kind") != "persistence":
+        return None
+    return next((r for r in ds["rows"] if r["engine"] == engine and r["mmap"] == mmap), None)
+
+
+def mmap_load_time(ds: dict[str, Any]) -> float | None:
+    mapped, theirs = _load(ds, "vsearch", True), _load(ds, "hnswlib", False)
+    return _ratio(mapped["seconds"], theirs["seconds"]) if mapped and theirs else None
+
+
+def mmap_resident(ds: dict[str, Any]) -> float | None:
+    mapped = _load(ds, "vsearch", True)
+    return _ratio(mapped["resident_bytes"], mapped["file_bytes"]) if mapped else None
+
+
+def load_vs_hnswlib(ds: dict[str, Any]) -> float | None:
+    ours, theirs = _load(ds, "vsearch", False), _load(ds, "hnswlib", False)
+    return _ratio(ours["seconds"], theirs["seconds"]) if ours and theirs else None
+
+
+def gssf_gain(dataset: str) -> Figure:
+    """Points of label recall@10 that vsearch with learned GSSF gains over the best of the
+    plain metrics, both searched by vsearch at the funnel's ef, on one dataset."""
+
+    def figure(ds: dict[str, Any]) -> float | None:
+        funnel = ds.get("funnel")
+        if ds["name"] != dataset or not funnel:
+            return None
+        scores = {r["metric"]: r["ann"]["tasks"].get("queries", {}).get(GSSF_TASK) for r in funnel["rows"] if r["ann"]}
+        rivals = [scores[m] for m in GSSF_RIVALS if scores.get(m) is not None]
+        if scores.get("gssf") is None or not rivals:
+            return None
+        return POINTS * (scores["gssf"] - max(rivals))
+
+    return figure
+
+
+GOALS: dict[str, Goal] = {g.name: g for g in (
+    Goal("qps-vs-hnswlib", f"vsearch QPS / hnswlib QPS at recall@10 = {GOAL_RECALL}", ">=", 1.0, qps_vs_hnswlib),
+    Goal("build-vs-hnswlib", "vsearch build time / hnswlib build time", "<=", 1.2, build_vs_hnswlib),
+    Goal("memory-vs-hnswlib", "vsearch resident memory after build / hnswlib's", "<=", 1.0, memory_vs_hnswlib),
+    Goal("snr-vs-l2", "vsearch QPS under snr / under l2 (lowest over the ef values)", ">=", 0.9, snr_vs_l2),
+    Goal("mmap-load-time", "vsearch load(mmap=True) time / hnswlib load time", "<=", 0.05, mmap_load_time),
+    Goal("mmap-resident", "vsearch mmap resident growth / file size", "<=", 0.10, mmap_resident),
+    Goal("load-vs-hnswlib", "vsearch load time / hnswlib load time", "<=", 1.0, load_vs_hnswlib),
+    Goal("gssf-gain-synthetic", f"GSSF label recall@10 gain over the best of {'/'.join(GSSF_RIVALS)}, points, "
+         f"on {GSSF_SYNTHETIC}", ">=", 10.0, gssf_gain(GSSF_SYNTHETIC)),
+    Goal("gssf-gain-real", f"GSSF label recall@10 gain over the best of {'/'.join(GSSF_RIVALS)}, points, "
+         f"on {GSSF_REAL}", ">=", 0.0, gssf_gain(GSSF_REAL)),
+)}
+
+
+def check(goal_names: tuple[str, ...], datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (goal, dataset that measures it): the figure and whether it is met."""
+    rows = []
+    for name in goal_names:
+        goal = GOALS[name]
+        for ds in datasets:
+            value = goal.figure(ds)
+            if value is not None and math.isfinite(value):
+                rows.append({"goal": name, "what": goal.what, "dataset": ds["name"], "value": value,
+                             "target": f"{goal.op} {goal.threshold:g}", "met": goal.met(value)})
+    return rows
