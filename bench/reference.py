@@ -33,9 +33,10 @@ def markers(suite: str) -> tuple[str, str]:
     return f"<!-- bench:{suite} -->", f"<!-- /bench:{suite} -->"
 
 
-def prepare(suite: str, root: Path = REFERENCE_DIR) -> Path:
-    """The suite's reference folder, emptied of what an earlier run wrote."""
-    out = root / suite
+def prepare(suite: str, root: Path | None = None) -> Path:
+    """The suite's reference folder (under ``root``, by default REFERENCE_DIR), emptied of
+    what an earlier run wrote."""
+    out = (root or REFERENCE_DIR) / suite
     out.mkdir(parents=True, exist_ok=True)
     for pattern in OUTPUT_PATTERNS:
         for path in out.glob(pattern):
