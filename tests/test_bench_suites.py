@@ -141,7 +141,7 @@ def test_reference_blocks_exist_in_the_readme():
     for suite in reference.REFERENCE_SUITES:
         start, end = reference.markers(suite)
         assert text.count(start) == 1 and text.count(end) == 1, f"README.md lacks the {suite} block"
-        assert f"python -m bench --reference" in text.split(start)[1].split(end)[0]
+        assert "python -m bench --reference" in text.split(start)[1].split(end)[0]
 
 
 def test_replace_block_rewrites_only_its_block(tmp_path):

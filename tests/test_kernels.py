@@ -34,6 +34,14 @@ def _pair(dim: int, seed: int, positive: bool):
     return a.astype(np.float32), b.astype(np.float32)
 
 
+def _placed_pairs(dim: int, aligned: bool, positive: bool, seed: int):
+    """Three (a, b) pairs placed aligned or not, with their float64 copies (A, B)."""
+    for rep in range(3):
+        a64, b64 = _pair(dim, seed + 1000 * dim + 10 * rep + (0 if aligned else 5), positive)
+        a, b = place_vector(a64, aligned), place_vector(b64, aligned)
+        yield a, b, a.astype(np.float64), b.astype(np.float64)
+
+
 def test_simd_level_isavailable_levels():
     levels = available_levels()
     assert isinstance(levels, list) and levels, levels
@@ -76,13 +84,7 @@ def test_kernel_matches_reference_signed_data(level, metric, dim, aligned):
     which is relative to |cos|), plus one float32 rounding of the returned 1 - x value.
     """
     require_level(level)
-    for rep in range(3):
-        seed = 1000 * dim + 10 * rep + (0 if aligned else 5)
-        a64, b64 = _pair(dim, seed, positive=False)
-        a = place_vector(a64, aligned)
-        b = place_vector(b64, aligned)
-        A = a.astype(np.float64)
-        B = b.astype(np.float64)
+    for a, b, A, B in _placed_pairs(dim, aligned, positive=False, seed=0):
         got = _core.distance(metric, a, b, level)
         assert isinstance(got, float)
         if metric == "l2":
@@ -112,13 +114,7 @@ def test_kernel_matches_reference_positive_data(level, metric, dim, aligned):
     l2 -> the squared distance; ip -> the dot product (recovered as 1 - got);
     cosine -> the cosine similarity (recovered as 1 - got; cos >= ~0.8 here)."""
     require_level(level)
-    for rep in range(3):
-        seed = 7 + 1000 * dim + 10 * rep + (0 if aligned else 5)
-        a64, b64 = _pair(dim, seed, positive=True)
-        a = place_vector(a64, aligned)
-        b = place_vector(b64, aligned)
-        A = a.astype(np.float64)
-        B = b.astype(np.float64)
+    for a, b, A, B in _placed_pairs(dim, aligned, positive=True, seed=7):
         got = _core.distance(metric, a, b, level)
         if metric == "l2":
             ref = float(((A - B) ** 2).sum())
