@@ -85,9 +85,6 @@ BUILTIN: dict[str, MetricSpec] = {
     "cosine": MetricSpec("cosine", _cosine),
     "snr": MetricSpec("snr", _snr),
 }
-# Metrics every graph engine is expected to offer; the funnel adds whatever else
-# vsearch.METRICS lists and this module can judge (snr), and gssf when vsearch ships it.
-CORE_METRICS = ("l2", "ip", "cosine")
 
 
 def spec(name: str) -> MetricSpec:
@@ -105,11 +102,6 @@ def gssf_spec(model: Any, key: str) -> MetricSpec:
         return np.atleast_2d(np.asarray(model.distance(q, x), np.float64))
 
     return MetricSpec("gssf", pairwise, model=model, key=key)
-
-
-def pairwise(metric: MetricSpec, queries: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Exact distances of every query to every base vector, float64 (m, n)."""
-    return metric.pairwise(np.asarray(queries, np.float64), np.asarray(base, np.float64))
 
 
 def rowwise(metric: MetricSpec, queries: np.ndarray, base: np.ndarray, ids: np.ndarray) -> np.ndarray:

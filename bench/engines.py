@@ -38,10 +38,6 @@ class BuildParams:
     seed: int = 0
 
 
-class EngineUnavailable(RuntimeError):
-    """The engine's library is not installed or cannot run here."""
-
-
 class Engine(ABC):
     """One ANN (or exact) search library behind the harness's interface."""
 

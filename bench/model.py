@@ -75,7 +75,6 @@ class EngineRun:
     peak_bytes: int | None = None
     resident_bytes: int | None = None
     points: list[Point] = field(default_factory=list)
-    error: str | None = None
 
 
 @dataclass

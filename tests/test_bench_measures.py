@@ -11,7 +11,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # `bench` lives at the repo root
 
 from bench import measures, tasks  # noqa: E402
-from bench.distances import exact_topk, pairwise, rowwise, spec  # noqa: E402
+from bench.distances import exact_topk, rowwise, spec  # noqa: E402
 from bench.tasks import Task  # noqa: E402
 
 INF = math.inf
@@ -49,12 +49,12 @@ def test_rowwise_distances_missing_and_repeated_ids():
 def test_distance_conventions():
     q = np.array([[1.0, 0.0, 2.0]])
     x = np.array([[2.0, 2.0, 2.0], [0.0, 1.0, 0.0]])
-    assert np.allclose(pairwise(spec("l2"), q, x), [[1 + 4 + 0, 1 + 1 + 4]])
-    assert np.allclose(pairwise(spec("ip"), q, x), [[1 - 6, 1 - 0]])
+    assert np.allclose(spec("l2").pairwise(q, x), [[1 + 4 + 0, 1 + 1 + 4]])
+    assert np.allclose(spec("ip").pairwise(q, x), [[1 - 6, 1 - 0]])
     cos = (q @ x.T) / np.linalg.norm(q) / np.linalg.norm(x, axis=1)
-    assert np.allclose(pairwise(spec("cosine"), q, x), 1 - cos)
+    assert np.allclose(spec("cosine").pairwise(q, x), 1 - cos)
     snr = [np.var(row - q[0]) / np.var(q[0]) for row in x]   # var(x - q) / var(q)
-    assert np.allclose(pairwise(spec("snr"), q, x), [snr])
+    assert np.allclose(spec("snr").pairwise(q, x), [snr])
 
 
 def test_exact_topk_breaks_ties_by_smaller_id():
