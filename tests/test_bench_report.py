@@ -12,7 +12,7 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # `bench` lives at the repo root
 
-from bench import measures, report, tasks  # noqa: E402
+from bench import measures, plots, tables, tasks  # noqa: E402
 from bench.model import EngineRun, Point  # noqa: E402
 from bench.sweep import at_target, ratio_cell, summarise  # noqa: E402
 from bench.tasks import Task  # noqa: E402
@@ -26,10 +26,10 @@ def test_a_target_passed_at_the_cheapest_ef_is_a_bound_not_a_measurement():
     curve = points((10, 0.992, 9000.0), (20, 0.998, 5000.0))
     cell = at_target(curve, 0.99)
     assert cell == {"qps": 9000.0, "passed_at_ef": 10, "recall_there": 0.992}
-    assert report.fmt_target(cell, "0.99") == "≥ 0.99 at ef=10 (9,000)"
+    assert tables.fmt_target(cell, "0.99") == "≥ 0.99 at ef=10 (9,000)"
     interpolated = at_target(points((10, 0.90, 8000.0), (20, 1.0, 2000.0)), 0.95)
     assert interpolated["passed_at_ef"] is None and interpolated["qps"] == pytest.approx(4000.0)
-    assert report.fmt_target(interpolated, "0.95") == "4,000"
+    assert tables.fmt_target(interpolated, "0.95") == "4,000"
     assert math.isnan(at_target(points((10, 0.5, 100.0)), 0.9)["qps"])     # never reached
 
 
@@ -40,7 +40,7 @@ def test_ratios_of_bounds_say_so():
     assert ratio_cell(bound, exact) == {"ratio": 3.0, "bound": ">="}
     assert ratio_cell(exact, bound) == {"ratio": pytest.approx(1 / 3), "bound": "<="}
     assert math.isnan(ratio_cell(bound, bound)["ratio"])
-    assert [report.fmt_ratio(ratio_cell(*c)) for c in ((bound, exact), (exact, bound), (bound, bound))] == \
+    assert [tables.fmt_ratio(ratio_cell(*c)) for c in ((bound, exact), (exact, bound), (bound, bound))] == \
         ["≥ 3.00x", "≤ 0.33x", "–"]
 
 
@@ -49,10 +49,10 @@ def test_summary_table_marks_cells_passed_at_the_cheapest_ef():
             EngineRun("hnswlib", "l2", points=points((10, 0.93, 7000.0), (20, 0.999, 3000.0)))]
     summary = summarise(runs)
     ds = {"name": "d", "n": 10, "dim": 2, "sweeps": [{"metric": "l2", "summary": summary}]}
-    row = report.summary_table([ds]).splitlines()[2]
+    row = tables.summary_table([ds]).splitlines()[2]
     assert "≥ 0.90 at ef=10 (9,000)" in row and "≥ 0.99 at ef=10 (9,000)" in row
     assert "– / ≥ " in row                                  # hnswlib also passed 0.90 at ef 10: no ratio there
-    assert "lower bound" in report.SUMMARY_LEGEND
+    assert "lower bound" in tables.SUMMARY_LEGEND
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_queries():
@@ -98,7 +98,7 @@ def test_plot_points_carry_their_ef_and_interval():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    report.curve(ax, "vsearch", [0.8, 0.9], [900.0, 400.0], [10, 40], [(0.75, 0.85), (0.86, 0.94)])
+    plots.curve(ax, "vsearch", [0.8, 0.9], [900.0, 400.0], [10, 40], [(0.75, 0.85), (0.86, 0.94)])
     assert [t.get_text() for t in ax.texts] == ["10", "40"]
     bars = [c for c in ax.collections if c.get_segments()]
     assert bars and np.allclose(sorted(s[:, 0].min() for s in bars[0].get_segments()), [0.75, 0.86])
@@ -117,10 +117,10 @@ def _funnel_ds(suggested: str, scores: dict[str, tuple[float, float, float]]) ->
 
 def test_a_rule_that_disagrees_with_the_winner_gets_a_caveat():
     ds = _funnel_ds("ip", {"l2": (0.9, 0.85, 0.95), "ip": (0.6, 0.55, 0.65), "cosine": (0.7, 0.65, 0.75)})
-    caveat = report.rule_caveat(ds)
+    caveat = tables.rule_caveat(ds)
     assert "suggests ip" in caveat and "cosine" in caveat and "but l2 scored best" in caveat
     assert "0.700 [0.65, 0.75]" in caveat and "0.900 [0.85, 0.95]" in caveat and "heuristic" in caveat
     assert "overlap" not in caveat
     close = _funnel_ds("ip", {"l2": (0.9, 0.80, 0.95), "cosine": (0.88, 0.83, 0.93)})
-    assert "overlap" in report.rule_caveat(close)
-    assert report.rule_caveat(_funnel_ds("l2", {"l2": (0.9, 0.8, 0.95), "ip": (0.5, 0.4, 0.6)})) == ""
+    assert "overlap" in tables.rule_caveat(close)
+    assert tables.rule_caveat(_funnel_ds("l2", {"l2": (0.9, 0.8, 0.95), "ip": (0.5, 0.4, 0.6)})) == ""
