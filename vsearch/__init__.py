@@ -16,7 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 from . import errors, limits, persistence  # noqa: E402
-from ._validation import METRICS  # noqa: E402
+from ._metric_spec import METRICS  # noqa: E402
 from .custom import CustomMetric, metric  # noqa: E402
 from .gssf import GSSF  # noqa: E402
 from .index import Index, SearchResult  # noqa: E402
