@@ -373,3 +373,117 @@ def test_gssf_fit_reports_epochs_to_a_callback(capsys):
     vsearch.GSSF(4, 2).fit(DATA[:, :4], np.arange(40) % 2, epochs=3, patience=10, progress=True)
     lines = capsys.readouterr().err.splitlines()
     assert lines and lines[-1].startswith("training GSSF [") and "3/3" in lines[-1]
+
+
+# ----------------------------------------------------------------------------- save and load targets
+def test_save_into_a_missing_folder_names_the_target_not_the_temporary_file(tmp_path):
+    target = tmp_path / "missing" / "x.vsx"
+    with pytest.raises(FileNotFoundError) as caught:
+        _index().save(target)
+    assert caught.value.filename == str(target)
+    assert str(caught.value) == f"[Errno 2] cannot save there: No such file or directory: '{target}'"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_save_into_a_read_only_folder_names_the_target(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError) as caught:
+            _index().save(folder / "x.vsx")
+    finally:
+        folder.chmod(0o755)
+    assert caught.value.filename == str(folder / "x.vsx") and "cannot save there" in str(caught.value)
+    assert os.listdir(folder) == []
+
+
+def test_save_onto_a_read_only_file_system_names_the_target(tmp_path, monkeypatch):
+    """As on a read-only mount (which root, too, cannot write): every create in the folder fails with EROFS."""
+    import errno
+    from vsearch import _atomic_file
+
+    real_open = os.open
+
+    def read_only_open(path, flags, *args, **kwargs):
+        if flags & (os.O_CREAT | _atomic_file.ANONYMOUS_FLAG) and os.fspath(path).startswith(str(tmp_path)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(_atomic_file.os, "open", read_only_open)
+    with pytest.raises(OSError) as caught:
+        _index().save(tmp_path / "x.vsx")
+    assert caught.value.errno == errno.EROFS and caught.value.filename == str(tmp_path / "x.vsx")
+    assert "cannot save there: Read-only file system" in str(caught.value)
+
+
+def test_save_to_a_file_object_writes_the_bytes_of_a_saved_file(tmp_path):
+    import io
+
+    index = _index()
+    index.save(tmp_path / "x.vsx")
+    buffer = io.BytesIO(b"head")
+    buffer.seek(4)
+    index.save(buffer)
+    assert buffer.getvalue() == b"head" + (tmp_path / "x.vsx").read_bytes() == b"head" + bytes(index)
+    with open(tmp_path / "y.vsx", "wb") as f:
+        index.save(f)
+    assert (tmp_path / "y.vsx").read_bytes() == bytes(index)
+
+
+def test_load_from_file_objects_gives_the_same_index(tmp_path):
+    import io
+
+    index = _index()
+    index.save(tmp_path / "x.vsx")
+    with open(tmp_path / "x.vsx", "rb") as f:
+        from_file = vsearch.load(f)
+        assert f.tell() == os.path.getsize(tmp_path / "x.vsx")
+    buffer = io.BytesIO(b"skip" + bytes(index))
+    buffer.seek(4)  # read from the position, like a file object holding a header of its own
+    from_buffer = vsearch.load(buffer)
+
+    class Pipe:  # read() only: no seek, no readinto
+        def __init__(self, data):
+            self.data = data
+
+        def read(self, size=-1):
+            data, self.data = self.data, b""
+            return data
+
+    from_pipe = vsearch.load(Pipe(bytes(index)))
+    for loaded in (from_file, from_buffer, from_pipe):
+        assert bytes(loaded) == bytes(index)
+        assert _state(loaded) == _state(index)
+
+
+def test_loading_hostile_bytes_from_a_file_object_is_an_index_format_error(tmp_path):
+    import io
+
+    data = bytearray(bytes(_index()))
+    truncated, corrupted = bytes(data[:-10]), data
+    corrupted[-3] ^= 0xFF
+    with pytest.raises(errors.IndexFormatError, match="truncated"):
+        vsearch.load(io.BytesIO(truncated))
+    (tmp_path / "bad.vsx").write_bytes(bytes(corrupted))
+    with open(tmp_path / "bad.vsx", "rb") as f, pytest.raises(errors.IndexFormatError) as caught:
+        vsearch.load(f)
+    assert str(caught.value).startswith(f"{tmp_path / 'bad.vsx'}: section ") and "checksum" in str(caught.value)
+    with pytest.raises(errors.IndexFormatError, match="wrong magic"):
+        vsearch.load(io.BytesIO(b"\0" * 100))
+
+
+def test_file_objects_need_binary_mode_and_cannot_be_mapped(tmp_path):
+    import io
+
+    index = _index()
+    index.save(tmp_path / "x.vsx")
+    with open(tmp_path / "x.vsx", "rb") as f, pytest.raises(errors.InvalidParameterError) as caught:
+        vsearch.load(f, mmap=True)
+    assert str(caught.value) == ("mmap=True needs a path: a file object cannot be memory-mapped; pass the file's "
+                                 "path, or load without mmap")
+    with open(tmp_path / "x.vsx", "r") as f, pytest.raises(errors.InvalidParameterError, match=r"binary mode \('rb'\)"):
+        vsearch.load(f)
+    with pytest.raises(errors.InvalidParameterError, match=r"open it in binary mode \('wb'\)"):
+        index.save(io.StringIO())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple, Sequence
+from typing import IO, Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -267,15 +267,20 @@ class Index:
 
     # -- persistence ----------------------------------------------------------
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike | IO[bytes]) -> None:
         """Writes the index to one file, atomically (the old file survives a crash mid-save).
 
-        Concurrent adds wait until the file is written; searches go on. The
-        format is described in ``vsearch/FORMAT.md``.
+        ``path`` may also be a binary file object (``io.BytesIO``, ``open(path,
+        "wb")``): it gets the same bytes, written at its position, without the
+        atomic rename. Concurrent adds wait until the file is written; searches
+        go on. The format is described in ``vsearch/FORMAT.md``. An ``OSError``
+        (a missing or read-only folder) names ``path``.
 
         Example:
             >>> index.save("vectors.vsx")              # doctest: +SKIP
             >>> same = vsearch.load("vectors.vsx")      # doctest: +SKIP
+            >>> buffer = io.BytesIO()
+            >>> index.save(buffer)                     # doctest: +SKIP
         """
         persistence.save(self._core, self._spec, path)
 
