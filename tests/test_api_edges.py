@@ -487,3 +487,75 @@ def test_file_objects_need_binary_mode_and_cannot_be_mapped(tmp_path):
         vsearch.load(f)
     with pytest.raises(errors.InvalidParameterError, match=r"open it in binary mode \('wb'\)"):
         index.save(io.StringIO())
+
+
+# ----------------------------------------------------------------------------- one source of truth
+def test_defaults_are_the_cores():
+    import inspect
+
+    signature = inspect.signature(vsearch.Index.__init__).parameters
+    assert (signature["M"].default, signature["ef_construction"].default, signature["ef"].default) == (
+        _core.DEFAULT_M, _core.DEFAULT_EF_CONSTRUCTION, _core.DEFAULT_EF)
+    assert (limits.DEFAULT_M, limits.DEFAULT_EF_CONSTRUCTION, limits.DEFAULT_EF) == (
+        _core.DEFAULT_M, _core.DEFAULT_EF_CONSTRUCTION, _core.DEFAULT_EF)
+    native = _core.HnswIndex(_core.make_params(4, "l2"))  # the C++ IndexParams defaults
+    assert (native.M, native.ef_construction, native.ef) == (limits.DEFAULT_M, limits.DEFAULT_EF_CONSTRUCTION,
+                                                             limits.DEFAULT_EF)
+    index = vsearch.Index(4)
+    assert (index.M, index.ef_construction, index.ef) == (16, 200, 64)  # and they are what the docs promise
+
+
+def test_limits_metrics_and_sections_are_the_cores():
+    from vsearch import _format
+
+    assert (limits.MAX_THREADS, limits.MAX_GSSF_BLOCK_SIZE) == (_core.MAX_THREADS, _core.MAX_GSSF_BLOCK_SIZE)
+    assert vsearch.METRICS == tuple(m for m in _core.METRICS if m not in ("gssf", "custom")) == (
+        "l2", "ip", "cosine", "snr")
+    assert _format.SECTION_ALIGNMENT == _core.ROW_ALIGNMENT == 64
+    assert [_core.row_stride(d) for d in (1, 16, 17, 100)] == [16, 16, 32, 112]
+    assert _core.ROW_SCALAR_SECTIONS == {"cosine": "scales", "gssf": "scales", "snr": "means"}
+    for metric, section in _core.ROW_SCALAR_SECTIONS.items():
+        if metric != "gssf":
+            index = vsearch.Index(DIM, metric)
+            index.add(DATA[:3])
+            assert section in index._core.sections()
+
+
+def test_format_md_states_the_cores_limits():
+    import math
+    import re
+
+    text = " ".join(open(os.path.join(os.path.dirname(vsearch.__file__), "FORMAT.md")).read().split())
+    power = lambda value: f"2^{int(math.log2(value))}"  # noqa: E731
+    assert (f"`dim` <= {power(limits.MAX_DIM)}, 2 <= `M` <= {limits.MAX_M}, 1 <= `ef`, `ef_construction` <= "
+            f"{power(limits.MAX_EF)}, `count` <= {power(limits.MAX_ELEMENTS + 1)} - 1, `max_level` <= "
+            f"{limits.MAX_LEVEL}") in text
+    stride = _core.row_stride(1)
+    assert f"`dim` rounded up to a multiple of {stride}" in text
+    assert f"each starts on a multiple of {_core.ROW_ALIGNMENT} bytes" in text
+    assert f"(divides dim, at most {limits.MAX_GSSF_BLOCK_SIZE})" in text
+    assert re.search(rf"\b{_core.MAX_UPPER_BLOCKS + 1:#X}\b".replace("0X", "0x"), text)  # the "no block" mark
+
+
+def test_a_file_with_a_gssf_block_past_the_limit_is_rejected():
+    import format_tools as ft
+
+    model = vsearch.GSSF(16, 16)
+    index = vsearch.Index(16, model)
+    index.add(rng.standard_normal((3, 16)))
+    parsed = ft.parse(bytes(index))
+    data = ft.with_descriptor(parsed, metric_params={"block_size": limits.MAX_GSSF_BLOCK_SIZE * 2})
+    with pytest.raises(errors.IndexFormatError, match=rf"'block_size' = {limits.MAX_GSSF_BLOCK_SIZE * 2} is outside"):
+        vsearch.Index.from_bytes(data)
+
+
+def test_the_licence_file_is_the_apache_license_pyproject_names():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml")) as f:
+        assert 'license = { text = "Apache-2.0" }' in f.read()
+    with open(os.path.join(root, "LICENSE")) as f:
+        text = f.read()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    for clause in ("1. Definitions.", "2. Grant of Copyright License.", "3. Grant of Patent License.",
+                   "4. Redistribution.", "9. Accepting Warranty or Additional Liability.", "END OF TERMS AND CONDITIONS"):
+        assert clause in text

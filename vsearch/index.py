@@ -11,6 +11,8 @@ from . import _core, _metric_spec, limits, persistence
 from ._progress import Progress, reporter
 from ._metric_spec import MetricSpec
 from ._validation import (
+    INT64_MAX,
+    INT64_MIN,
     as_float_rows,
     as_ids,
     bounded_int,
@@ -256,9 +258,9 @@ class Index:
         return vectors[0] if single else vectors
 
     def __contains__(self, id: object) -> bool:
-        if isinstance(id, bool) or not isinstance(id, (int, np.integer)):
+        if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
             return False
-        if not -(2**63) <= int(id) < 2**63:
+        if not INT64_MIN <= int(id) <= INT64_MAX:
             return False
         return self._core.contains(int(id))
 

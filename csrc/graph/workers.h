@@ -29,7 +29,6 @@ public:
         *item = i;
         return true;
     }
-    std::size_t count() const { return count_; }
 
 private:
     std::atomic<std::size_t> next_{0};
