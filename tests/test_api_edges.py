@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import vsearch
+from helpers import VM_BYTES_SOURCE
 from vsearch import _core, errors, limits
 
 DIM = 8
@@ -191,18 +192,12 @@ def test_gssf_fit_rejects_bad_numbers(name, value):
 
 # In a child with the address space capped just above what it holds: the core's allocations and
 # numpy's (for search results) fail, and both arrive as OutOfMemoryError with the index unchanged.
-OUT_OF_MEMORY = textwrap.dedent(
+OUT_OF_MEMORY = VM_BYTES_SOURCE + textwrap.dedent(
     """
     import resource
     import numpy as np
     import vsearch
     from vsearch.errors import OutOfMemoryError
-
-    def vm_bytes():
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
 
     index = vsearch.Index(1, M=vsearch.limits.MAX_M, seed=0)
     index.add(np.arange(1, 11, dtype=np.float32)[:, None], threads=1)
