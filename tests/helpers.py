@@ -1,6 +1,8 @@
-"""Helpers shared by the kernel and metric tests (imported as ``helpers``)."""
+"""Helpers shared by the kernel, metric and failure tests (imported as ``helpers``)."""
 
 from __future__ import annotations
+
+import textwrap
 
 import numpy as np
 import pytest
@@ -74,3 +76,15 @@ def assert_same_search(index, loaded, queries, k: int = 10) -> None:
         b = loaded.search(queries, k=k, threads=threads)
         assert np.array_equal(a.ids, b.ids)
         assert np.array_equal(a.distances, b.distances)
+
+
+# Source for child processes that cap their address space (RLIMIT_AS) a margin above what they map.
+VM_BYTES_SOURCE = textwrap.dedent(
+    """
+    def vm_bytes():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    """
+)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import vsearch
+from helpers import VM_BYTES_SOURCE
 from vsearch.errors import VSearchError
 
 DIM = 16
@@ -77,17 +78,11 @@ def test_a_failed_save_changes_nothing(tmp_path):
 # In a child: adds batches while the address space is capped at a range of sizes above what the
 # process holds, so allocation fails at every step of add (vectors, links, id map, search state,
 # threads). Each add either succeeds whole or raises MemoryError and leaves the index as it was.
-OUT_OF_MEMORY = textwrap.dedent(
+OUT_OF_MEMORY = VM_BYTES_SOURCE + textwrap.dedent(
     """
     import resource, sys
     import numpy as np
     import vsearch
-
-    def vm_bytes():
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
 
     def state(index, queries):
         r = index.search(queries, k=10, threads=1)

@@ -15,6 +15,7 @@ import msgpack
 import numpy as np
 
 from . import _core, limits
+from ._validation import INT64_MAX, INT64_MIN, SEED_LIMIT
 from .errors import IndexFormatError
 
 MAGIC = b"\x89VSX\r\n\x1a\n"
@@ -22,17 +23,14 @@ MAJOR = 1
 MINOR = 0
 ENDIAN_MARK = 0x01020304
 HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian mark, descriptor length, two CRCs
-SECTION_ALIGNMENT = 64
-FLOATS_PER_ALIGNED_ROW = 16  # rows are padded to 64 bytes
+# Sections start where the core's rows do (a cache line), so mapped rows are aligned as it needs.
+SECTION_ALIGNMENT = _core.ROW_ALIGNMENT
 
 # Limits of the file itself; those of the index are vsearch.limits, which the
 # constructor enforces too, so every index vsearch builds loads back.
 MAX_DESCRIPTOR_BYTES = 1 << 20
-MAX_UPPER_BLOCKS = (1 << 32) - 2  # block numbers are uint32, 0xFFFFFFFF meaning none
-FILE_METRICS = ("l2", "ip", "cosine", "snr", "gssf", "custom")
-ROW_SCALAR_SECTIONS = {"cosine": "scales", "gssf": "scales", "snr": "means"}
-GSSF_SECTION = "gssf_weights"
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+# The metrics and their sections, as the core names them.
+GSSF_SECTION = _core.GSSF_SECTION
 
 
 @dataclass(frozen=True)
@@ -53,10 +51,6 @@ class Section:
     checksum: int
 
 
-def row_stride(dim: int) -> int:
-    return -(-dim // FLOATS_PER_ALIGNED_ROW) * FLOATS_PER_ALIGNED_ROW
-
-
 def align(offset: int) -> int:
     return -(-offset // SECTION_ALIGNMENT) * SECTION_ALIGNMENT
 
@@ -65,8 +59,8 @@ def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
     """The sections a descriptor implies, in file order."""
     n, M = d["count"], d["M"]
     specs = [SectionSpec("vectors", np.dtype("<f4"), (n, d["row_stride"]))]
-    if d["metric"] in ROW_SCALAR_SECTIONS:
-        specs.append(SectionSpec(ROW_SCALAR_SECTIONS[d["metric"]], np.dtype("<f4"), (n,)))
+    if d["metric"] in _core.ROW_SCALAR_SECTIONS:
+        specs.append(SectionSpec(_core.ROW_SCALAR_SECTIONS[d["metric"]], np.dtype("<f4"), (n,)))
     specs += [
         SectionSpec("ids", np.dtype("<i8"), (n,)),
         SectionSpec("levels", np.dtype("u1"), (n,)),
@@ -170,13 +164,13 @@ class Reader:
             raise self.fail("'library' must be a string", "descriptor")
         dim = self._int(d, "dim", 1, limits.MAX_DIM)
         metric = d.get("metric")
-        if metric not in FILE_METRICS:
+        if metric not in _core.METRICS:
             raise self.fail(f"unknown metric {metric!r}", "descriptor")
         params = d.get("metric_params")
         if not isinstance(params, dict):
             raise self.fail("'metric_params' must be a map", "descriptor")
         if metric == "gssf":
-            block = self._int(params, "block_size", 1, dim)
+            block = self._int(params, "block_size", 1, min(dim, limits.MAX_GSSF_BLOCK_SIZE))
             if dim % block:
                 raise self.fail(f"gssf block_size {block} does not divide dim {dim}", "descriptor")
         if metric == "custom" and not (isinstance(params.get("name"), str) and params["name"]):
@@ -184,14 +178,14 @@ class Reader:
         self._int(d, "M", 2, limits.MAX_M)
         self._int(d, "ef_construction", 1, limits.MAX_EF)
         self._int(d, "ef", 1, limits.MAX_EF)
-        self._int(d, "seed", 0, (1 << 64) - 1)
+        self._int(d, "seed", 0, SEED_LIMIT - 1)
         count = self._int(d, "count", 0, limits.MAX_ELEMENTS)
         self._int(d, "max_level", -1, limits.MAX_LEVEL)
         self._int(d, "entry_point", -1, count - 1)
         self._int(d, "max_id", -1 if count == 0 else INT64_MIN, INT64_MAX)
-        self._int(d, "upper_blocks", 0, MAX_UPPER_BLOCKS)
-        if self._int(d, "row_stride", 1, limits.MAX_DIM + FLOATS_PER_ALIGNED_ROW) != row_stride(dim):
-            raise self.fail(f"'row_stride' must be {row_stride(dim)} for dim {dim}", "descriptor")
+        self._int(d, "upper_blocks", 0, _core.MAX_UPPER_BLOCKS)
+        if self._int(d, "row_stride", 1, _core.row_stride(limits.MAX_DIM)) != _core.row_stride(dim):
+            raise self.fail(f"'row_stride' must be {_core.row_stride(dim)} for dim {dim}", "descriptor")
 
     def _check_sections(self, d: dict[str, Any], file_size: int, descriptor_end: int) -> list[Section]:
         table = d.get("sections")

@@ -4,17 +4,22 @@ file code."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._validation import METRICS
+from . import _core
 from .custom import CustomMetric
 from .errors import InvalidParameterError, UnknownMetricError
 from .gssf import GSSF
 
-GSSF_SECTION = "gssf_weights"
+_MODEL_METRICS = ("gssf", "custom")  # named in files, but given as objects (a GSSF model, a CustomMetric)
+METRICS = tuple(name for name in _core.METRICS if name not in _MODEL_METRICS)  # metrics given by name
+# Other libraries' names for vsearch's metrics, for "did you mean" hints.
+_ALIASES = {"euclidean": "l2", "sqeuclidean": "l2", "dot": "ip", "inner_product": "ip", "angular": "cosine"}
+_CLOSE_ENOUGH = 0.5  # difflib's similarity ratio from which a name counts as a typo of another
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class MetricSpec:
         return {}
 
     def extra_sections(self) -> dict[str, np.ndarray]:
-        return {GSSF_SECTION: self.model.weights()} if isinstance(self.model, GSSF) else {}
+        return {_core.GSSF_SECTION: self.model.weights()} if isinstance(self.model, GSSF) else {}
 
 
 def resolve(dim: int, metric: Any, metric_params: Any = None) -> MetricSpec:
@@ -66,11 +71,21 @@ def resolve(dim: int, metric: Any, metric_params: Any = None) -> MetricSpec:
     if not isinstance(metric, str) or metric not in METRICS:
         raise UnknownMetricError(
             f"metric must be one of {', '.join(repr(m) for m in METRICS)}, a vsearch.GSSF model or a "
-            f"vsearch.CustomMetric; got {metric!r}"
+            f"vsearch.CustomMetric; got {metric!r}{_suggestion(metric)}"
         )
     if metric_params is not None:
         raise InvalidParameterError(f"metric {metric!r} takes no metric_params; got {metric_params!r}")
     return MetricSpec(metric)
+
+
+def _suggestion(metric: Any) -> str:
+    """ ": did you mean 'l2'?" for a name close to a known one, else "". """
+    if not isinstance(metric, str):
+        return ""
+    name = metric.strip().lower().replace("-", "_")
+    close = [_ALIASES[name]] if name in _ALIASES else difflib.get_close_matches(
+        name, METRICS + ("gssf",), n=1, cutoff=_CLOSE_ENOUGH)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def from_file(descriptor: dict[str, Any], gssf_weights: np.ndarray | None, metric: Any) -> MetricSpec:

@@ -28,7 +28,9 @@ def _numba() -> Any:
     try:
         import numba
     except ImportError as error:  # numba is a dependency, but say what to do if it is missing
-        raise InvalidParameterError("custom metrics need numba: pip install numba") from error
+        raise InvalidParameterError(
+            "custom metrics are compiled with numba, which is not installed here: pip install numba"
+        ) from error
     return numba
 
 
@@ -48,9 +50,9 @@ class CustomMetric:
     """
 
     def __init__(self, function: Any, name: str | None = None) -> None:
+        _numba()  # first: the friendly hint, not an ImportError from the line below
         from numba.core.ccallback import CFunc
 
-        _numba()
         if not isinstance(function, CFunc):
             raise InvalidParameterError(
                 f"a custom metric must be a numba @cfunc('{SIGNATURE_TEXT}'); got {type(function).__name__} "

@@ -1,8 +1,16 @@
 """The exceptions vsearch raises.
 
 Every error is a :class:`VSearchError` and also a subclass of the built-in
-exception that fits (``ValueError``, ``TypeError``, ``KeyError``), so code that
-catches the built-ins keeps working.
+exception that fits (``ValueError``, ``TypeError``, ``KeyError``,
+``MemoryError``...), so code that catches the built-ins keeps working. The
+native core's C++ exceptions arrive as these classes too.
+
+Example:
+    >>> try:
+    ...     vsearch.Index(8).search([0.0] * 8, k=0)
+    ... except vsearch.errors.InvalidParameterError as error:
+    ...     print(error)
+    k must be >= 1; got 0
 """
 
 from __future__ import annotations
@@ -47,6 +55,20 @@ class UnknownIdError(VSearchError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class OutOfRangeError(InvalidParameterError, IndexError):
+    """A position or size is outside what the native core can address."""
+
+
+class CapacityError(VSearchError, ValueError):
+    """The index cannot grow that far (``vsearch.limits.MAX_ELEMENTS`` vectors, or its upper-level link table)."""
+
+
+class OutOfMemoryError(VSearchError, MemoryError):
+    """The memory a call needs is not available; the call changed nothing."""
+
+
+class NativeError(VSearchError, RuntimeError):
+    """The native core failed for a reason outside the caller's input (e.g. the OS refused a resource)."""
 
 
 class IndexFormatError(VSearchError, ValueError):
@@ -79,6 +101,10 @@ __all__ = [
     "DuplicateIdError",
     "UnknownIdError",
     "IdOverflowError",
+    "OutOfRangeError",
+    "CapacityError",
+    "OutOfMemoryError",
+    "NativeError",
     "IndexFormatError",
     "ReadOnlyIndexError",
 ]

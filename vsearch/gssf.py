@@ -22,12 +22,14 @@ Example:
 
 from __future__ import annotations
 
-import sys
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._progress import ProgressBar
+from . import limits
+from ._progress import Progress, reporter
+from ._validation import bounded_int, positive_int, real_in_range, seed_value
 from .errors import InvalidParameterError
 
 MARGIN = 0.2
@@ -75,9 +77,10 @@ class GSSF:
         diagonal: np.ndarray | None = None,
         blocks: np.ndarray | None = None,
     ) -> None:
-        if not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise InvalidParameterError(f"dim must be a positive integer; got {dim!r}")
-        if not isinstance(block_size, (int, np.integer)) or block_size < 1 or dim % block_size:
+        dim = bounded_int(dim, "dim", 1, limits.MAX_DIM, "the largest vector vsearch stores")
+        block_size = bounded_int(block_size, "block_size", 1, limits.MAX_GSSF_BLOCK_SIZE,
+                                 "a model holds dim * (1 + block_size) weights")
+        if dim % block_size:
             raise InvalidParameterError(f"block_size must be a positive divisor of dim {dim}; got {block_size!r}")
         self.dim, self.block_size = int(dim), int(block_size)
         shape = (self.dim // self.block_size, self.block_size, self.block_size)
@@ -159,7 +162,7 @@ class GSSF:
         validation_fraction: float = 0.15,
         patience: int = 5,
         seed: int = 0,
-        progress: bool | None = None,
+        progress: Progress = None,
     ) -> "GSSF":
         """Learns the parameters from labelled vectors; same-label pairs should score higher.
 
@@ -169,7 +172,22 @@ class GSSF:
         positive. Training stops when the validation label recall@10 has not
         improved for ``patience`` epochs and keeps the best parameters. The
         same seed and data give the same model. Returns ``self``.
+
+        ``progress`` is as in :meth:`vsearch.Index.add`, counting epochs; ``None``
+        shows the bar whenever stderr is a terminal (training takes a while).
+
+        Example:
+            >>> model = vsearch.GSSF(64, block_size=8)                          # doctest: +SKIP
+            >>> model.fit(vectors, labels, progress=lambda done, total: print(done, total))  # doctest: +SKIP
         """
+        epochs = positive_int(epochs, "epochs")
+        batch_size = bounded_int(batch_size, "batch_size", 2, limits.MAX_ELEMENTS,
+                                 "the largest number of vectors vsearch handles")  # 2: a batch needs a negative
+        patience = positive_int(patience, "patience")
+        seed = seed_value(seed)
+        learning_rate = real_in_range(learning_rate, "learning_rate", 0, math.inf, include_low=False)
+        margin = real_in_range(margin, "margin", 0, math.inf)
+        validation_fraction = real_in_range(validation_fraction, "validation_fraction", 0, 1)
         x = _normalise(np.asarray(vectors, np.float64))
         y = np.asarray(labels)
         if x.ndim != 2 or x.shape[1] != self.dim or y.shape != (x.shape[0],):
@@ -193,9 +211,7 @@ class GSSF:
         history = TrainingHistory(initial_validation_recall=best[0])
         moments = [np.zeros_like(diagonal), np.zeros_like(diagonal), np.zeros_like(blocks), np.zeros_like(blocks)]
         step, stale = 0, 0
-        if progress is None:
-            progress = sys.stderr.isatty()
-        bar = ProgressBar(epochs, label="training GSSF") if progress else None
+        bar = reporter(progress, epochs, "training GSSF")
         for epoch in range(epochs):
             losses = []
             for _ in range(0, len(anchors), batch_size):

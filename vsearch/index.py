@@ -3,33 +3,51 @@
 from __future__ import annotations
 
 import os
-import sys
-from typing import Any, NamedTuple, Sequence
+from typing import IO, Any, NamedTuple, Sequence
 
 import numpy as np
 
 from . import _core, _metric_spec, limits, persistence
-from ._progress import ProgressBar
+from ._progress import Progress, reporter
 from ._metric_spec import MetricSpec
-from ._validation import as_float_rows, as_ids, bounded_int, is_ready, positive_int
+from ._validation import (
+    INT64_MAX,
+    INT64_MIN,
+    as_float_rows,
+    as_ids,
+    bounded_int,
+    first_outside_int64,
+    integer_array,
+    is_ready,
+    seed_value,
+    thread_count,
+)
 from .errors import (
     DuplicateIdError,
-    IdOverflowError,
     InvalidParameterError,
-    InvalidVectorError,
+    OutOfMemoryError,
     ReadOnlyIndexError,
     UnknownIdError,
 )
 
 
-# Batches at least this large show a progress bar when stderr is a terminal.
-_PROGRESS_MIN_BATCH = 100_000
+_RESULT_BYTES = np.dtype(np.int64).itemsize + np.dtype(np.float32).itemsize  # an id and a distance
 
 
 def _beam_width(value: Any, name: str) -> int:
     if type(value) is int and 0 < value <= limits.MAX_EF:  # the common case, checked cheaply
         return value
     return bounded_int(value, name, 1, limits.MAX_EF, "the widest beam vsearch allows")
+
+
+def _neighbour_count(k: Any, index_size: int) -> int:
+    if type(k) is int and 0 < k <= limits.MAX_EF:  # the common case, checked cheaply
+        return k
+    return bounded_int(
+        k, "k", 1, limits.MAX_EF,
+        f"a search keeps max(k, ef) candidates, and the widest beam vsearch allows is {limits.MAX_EF}; the index "
+        f"holds {index_size} vectors, and rows with fewer neighbours are padded with id -1",
+    )
 
 
 class SearchResult(NamedTuple):
@@ -79,20 +97,24 @@ class Index:
         dim: int,
         metric: str = "l2",
         *,
-        M: int = 16,
-        ef_construction: int = 200,
-        ef: int = 64,
+        M: int = limits.DEFAULT_M,
+        ef_construction: int = limits.DEFAULT_EF_CONSTRUCTION,
+        ef: int = limits.DEFAULT_EF,
         seed: int = 0,
         metric_params: Any = None,
     ) -> None:
+        if isinstance(dim, str):
+            order = (f": write vsearch.Index({metric!r}, {dim!r}), not vsearch.Index({dim!r}, {metric!r}) "
+                     "(hnswlib's Index(space, dim) has the other order)" if not isinstance(metric, str) else "")
+            raise InvalidParameterError(f"vsearch.Index takes the dimension first, then the metric{order}; "
+                                        f"got dim={dim!r}")
         dim = bounded_int(dim, "dim", 1, limits.MAX_DIM, "the largest vector vsearch stores")
         M = bounded_int(M, "M", 2, limits.MAX_M, "links per node")
         ef_construction = _beam_width(ef_construction, "ef_construction")
         ef = _beam_width(ef, "ef")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-            raise InvalidParameterError(f"seed must be an integer in [0, 2**64); got {seed!r}")
+        seed = seed_value(seed)
         spec = _metric_spec.resolve(dim, metric, metric_params)
-        params = _core.make_params(dim, spec.name, M, ef_construction, ef, int(seed), **spec.native_args())
+        params = _core.make_params(dim, spec.name, M, ef_construction, ef, seed, **spec.native_args())
         self._attach(_core.HnswIndex(params), spec)
 
     def _attach(self, core: Any, spec: MetricSpec, mapped: persistence.MappedFile | None = None) -> None:
@@ -115,7 +137,7 @@ class Index:
         ids: Sequence[int] | np.ndarray | None = None,
         *,
         threads: int = 0,
-        progress: bool | None = None,
+        progress: Progress = None,
     ) -> np.ndarray:
         """Adds vectors and returns their ids (int64).
 
@@ -124,9 +146,15 @@ class Index:
                 float64, float16, integer arrays and lists are converted.
             ids: one distinct int64 id per vector. When omitted, ids continue
                 from the largest id in the index (0, 1, 2, ... for a new one).
-            threads: native threads (0: one per core).
-            progress: show a progress bar on stderr; ``None`` shows it for
-                large batches when stderr is a terminal.
+            threads: native threads (0: one per core), at most
+                ``vsearch.limits.MAX_THREADS``.
+            progress: ``True`` shows a progress bar with an ETA on stderr (a
+                line redrawn on a terminal; elsewhere a few whole lines, at most
+                one per tenth of the batch); ``False`` shows nothing; ``None``
+                (the default) shows the bar for batches of 100,000 vectors or
+                more when stderr is a terminal. A function is called as
+                ``progress(done, total)`` from the calling thread, a few times
+                a second and once at the end, instead of the bar.
 
         Raises a :mod:`vsearch.errors` error, leaving the index unchanged, for a
         wrong dimension or dtype, NaN/inf values, a zero vector with cosine, or
@@ -141,6 +169,10 @@ class Index:
             [0, 1]
             >>> index.add([2.0, 2.0], ids=[42]).tolist()
             [42]
+            >>> def report(done, total):
+            ...     print(f"{done} of {total}")
+            >>> _ = index.add(np.eye(2) + 5, progress=report)
+            2 of 2
         """
         if self._core.read_only:
             raise ReadOnlyIndexError(
@@ -148,17 +180,10 @@ class Index:
                 "in-memory copy (or load the file without mmap=True)"
             )
         rows, _ = as_float_rows(vectors, self.dim, "vectors")
-        threads = positive_int(threads, "threads", minimum=0)
+        threads = thread_count(threads)
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
-        if progress is None:
-            progress = rows.shape[0] >= _PROGRESS_MIN_BATCH and sys.stderr.isatty()
-        reporter = ProgressBar(rows.shape[0]) if progress else None
-        try:
-            conflicts, first_auto_id = self._core.add(rows, id_array, threads, reporter)
-        except _core.InvalidVectorError as error:
-            raise InvalidVectorError(str(error)) from None
-        except OverflowError as error:  # the core's automatic ids would pass int64
-            raise IdOverflowError(str(error)) from None
+        report = reporter(progress, rows.shape[0], "adding", batch=rows.shape[0])
+        conflicts, first_auto_id = self._core.add(rows, id_array, threads, report)
         if conflicts.size:
             raise DuplicateIdError(
                 f"ids already in the index: {conflicts[:10].tolist()}"
@@ -189,17 +214,22 @@ class Index:
             >>> index.search([0.0, 1.0], k=3)
             SearchResult(ids=array([ 0,  1, -1]), distances=array([ 1., 18., inf], dtype=float32))
         """
-        k = positive_int(k, "k")
+        k = _neighbour_count(k, len(self))
         ef = 0 if ef is None else _beam_width(ef, "ef")  # 0: the index's own ef
-        threads = positive_int(threads, "threads", minimum=0)
+        threads = thread_count(threads)
         if not is_ready(queries, self._dim):
             queries, was_1d = as_float_rows(queries, self.dim, "queries")
             if was_1d:
                 queries = queries[0]
         try:
             return SearchResult(*self._core.search(queries, k, ef, threads))
-        except _core.InvalidVectorError as error:
-            raise InvalidVectorError(str(error)) from None
+        except MemoryError:  # numpy's, for the result arrays, or the core's
+            rows = 1 if queries.ndim == 1 else queries.shape[0]
+            raise OutOfMemoryError(
+                f"the results of {rows} queries x k={k} need {rows * k * _RESULT_BYTES:,} bytes, which are not "
+                f"available: ask for fewer neighbours (the index holds {len(self)} vectors) or search fewer "
+                "queries per call"
+            ) from None
 
     # -- reading back -------------------------------------------------------
 
@@ -216,20 +246,21 @@ class Index:
             array([3., 4.], dtype=float32)
         """
         single = np.ndim(ids) == 0
-        id_array = np.atleast_1d(np.asarray(ids))
-        if id_array.size == 0:
-            id_array = id_array.astype(np.int64)
-        if id_array.dtype.kind not in "iu" or id_array.ndim != 1:
-            raise InvalidParameterError(f"ids must be an integer or a 1-D sequence of integers; got {ids!r}")
+        id_array = np.atleast_1d(integer_array(ids, "ids"))
+        if id_array.ndim != 1:
+            raise InvalidParameterError(f"ids must be an integer or a 1-D sequence of integers; got {ids!r:.80}")
+        outside = first_outside_int64(id_array)
+        if outside is not None:  # ids are int64: no index holds this one
+            raise UnknownIdError(f"id {outside} is not in the index (ids are int64)")
         vectors, missing = self._core.get(np.ascontiguousarray(id_array, dtype=np.int64))
         if missing >= 0:
             raise UnknownIdError(f"id {int(id_array[missing])} is not in the index")
         return vectors[0] if single else vectors
 
     def __contains__(self, id: object) -> bool:
-        if isinstance(id, bool) or not isinstance(id, (int, np.integer)):
+        if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
             return False
-        if not -(2**63) <= int(id) < 2**63:
+        if not INT64_MIN <= int(id) <= INT64_MAX:
             return False
         return self._core.contains(int(id))
 
@@ -238,15 +269,20 @@ class Index:
 
     # -- persistence ----------------------------------------------------------
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike | IO[bytes]) -> None:
         """Writes the index to one file, atomically (the old file survives a crash mid-save).
 
-        Concurrent adds wait until the file is written; searches go on. The
-        format is described in ``vsearch/FORMAT.md``.
+        ``path`` may also be a binary file object (``io.BytesIO``, ``open(path,
+        "wb")``): it gets the same bytes, written at its position, without the
+        atomic rename. Concurrent adds wait until the file is written; searches
+        go on. The format is described in ``vsearch/FORMAT.md``. An ``OSError``
+        (a missing or read-only folder) names ``path``.
 
         Example:
             >>> index.save("vectors.vsx")              # doctest: +SKIP
             >>> same = vsearch.load("vectors.vsx")      # doctest: +SKIP
+            >>> buffer = io.BytesIO()
+            >>> index.save(buffer)                     # doctest: +SKIP
         """
         persistence.save(self._core, self._spec, path)
 

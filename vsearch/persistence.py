@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 import numpy as np
 
 from . import _atomic_file, _core, _format, _metric_spec
 from ._metric_spec import MetricSpec
-from .errors import IndexFormatError
+from .errors import IndexFormatError, InvalidParameterError
 
 PathLike = str | os.PathLike
+Target = PathLike | IO[bytes]  # a path, or a binary file object (io.BytesIO, open(path, "rb"/"wb"))
+
+
+def is_file_object(target: Any, method: str) -> bool:
+    """True for an object to call `method` ("read" or "write") on rather than a path."""
+    return not isinstance(target, (str, bytes, os.PathLike)) and callable(getattr(target, method, None))
+
+
+def _binary(stream: Any, mode: str) -> Any:
+    if isinstance(stream, io.TextIOBase):
+        raise InvalidParameterError(f"a text-mode file cannot hold an index: open it in binary mode ('{mode}b')")
+    return stream
+
+
+def _name(stream: Any) -> str | None:
+    """The file a file object reads, to name in errors (None for io.BytesIO)."""
+    name = getattr(stream, "name", None)
+    return name if isinstance(name, str) else None
 
 
 def _descriptor(core: Any, spec: MetricSpec, layout: dict[str, Any]) -> dict[str, Any]:
@@ -50,13 +69,17 @@ def write(core: Any, spec: MetricSpec, out: IO[bytes]) -> None:
         core.unlock_mutations()
 
 
-def save(core: Any, spec: MetricSpec, path: PathLike) -> None:
+def save(core: Any, spec: MetricSpec, path: Target) -> None:
     """Atomic: a temporary file in the same folder, fsync, then rename over `path`.
 
     A save killed at any moment leaves the old file or the new one and, where
     the OS offers anonymous files, no temporary file; elsewhere the next save
-    to `path` removes what the killed one left (see _atomic_file).
+    to `path` removes what the killed one left (see _atomic_file). A file
+    object gets the same bytes, written at its position (not atomically).
     """
+    if is_file_object(path, "write"):
+        write(core, spec, _binary(path, "w"))
+        return
     target = os.path.abspath(os.fspath(path))
     folder, target_name = os.path.split(target)
     _atomic_file.remove_abandoned(folder, target_name)
@@ -156,9 +179,18 @@ def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_
 
 
 def load(
-    path: PathLike, *, mmap: bool = False, verify: bool = False, metric: Any = None
+    path: Target, *, mmap: bool = False, verify: bool = False, metric: Any = None
 ) -> tuple[Any, MetricSpec, MappedFile | None]:
-    """Returns the native index saved at `path`, its metric and, with mmap, the mapping behind it."""
+    """Returns the native index saved at `path` (or read from a binary file
+    object, from its position to its end), its metric and, with mmap, the mapping behind it."""
+    if is_file_object(path, "read"):
+        if mmap:
+            raise InvalidParameterError(
+                "mmap=True needs a path: a file object cannot be memory-mapped; pass the file's path, "
+                "or load without mmap"
+            )
+        stream = _binary(path, "r")
+        return (*_read_stream(_format.Reader(_name(stream)), stream, metric), None)
     name = os.fspath(path)
     reader = _format.Reader(name)
     if mmap:
@@ -177,34 +209,58 @@ def load(
             verify_core(core, mapped)
         return core, spec, mapped
     with open(name, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+        return (*_read_stream(reader, f, metric), None)
 
-        def read(offset: int, length: int) -> bytes:
-            f.seek(offset)
-            return f.read(length)
 
-        def fill(section: _format.Section, target: np.ndarray) -> None:
-            # Straight into the index's own memory: no intermediate copy of the file.
-            f.seek(section.offset)
-            if f.readinto(memoryview(target)) != target.shape[0]:
-                raise reader.fail("the file changed size while being read", section.spec.name)
+def _read_stream(reader: _format.Reader, f: Any, metric: Any) -> tuple[Any, MetricSpec]:
+    """The index in a binary stream from its position to its end; a stream that
+    cannot seek is read whole first."""
+    if not (callable(getattr(f, "seekable", None)) and f.seekable()):
+        data = f.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidParameterError(f"the file object's read() must return bytes; got {type(data).__name__}")
+        return _from_view(reader, np.frombuffer(data, dtype=np.uint8), metric)
+    start = f.tell()
+    size = f.seek(0, io.SEEK_END) - start
 
-        d, sections = _read_descriptor(reader, read, size)
-        spec = _metric(reader, d, sections, lambda s: read(s.offset, s.spec.length), metric)
-        return _fill_and_finish(reader, d, sections, fill, spec), spec, None
+    def read(offset: int, length: int) -> bytes:
+        f.seek(start + offset)
+        return f.read(length)
+
+    def fill(section: _format.Section, target: np.ndarray) -> None:
+        # Straight into the index's own memory: no intermediate copy of the file.
+        f.seek(start + section.offset)
+        if callable(getattr(f, "readinto", None)):
+            got = f.readinto(memoryview(target))
+        else:
+            chunk = f.read(target.shape[0])
+            got = len(chunk)
+            target[:got] = np.frombuffer(chunk, dtype=np.uint8)
+        if got != target.shape[0]:
+            raise reader.fail("the file changed size while being read", section.spec.name)
+
+    restored = _restore(reader, read, fill, size, metric)
+    f.seek(start + size)
+    return restored
 
 
 def from_bytes(data: bytes | bytearray | memoryview, metric: Any = None) -> tuple[Any, MetricSpec]:
-    view = np.frombuffer(data, dtype=np.uint8)
-    reader = _format.Reader(None)
+    return _from_view(_format.Reader(None), np.frombuffer(data, dtype=np.uint8), metric)
 
+
+def _from_view(reader: _format.Reader, view: np.ndarray, metric: Any) -> tuple[Any, MetricSpec]:
     def read(offset: int, length: int) -> bytes:
         return bytes(view[offset : offset + length])
 
     def fill(section: _format.Section, target: np.ndarray) -> None:
         target[:] = view[section.offset : section.offset + section.spec.length]
 
-    d, sections = _read_descriptor(reader, read, view.shape[0])
+    return _restore(reader, read, fill, view.shape[0], metric)
+
+
+def _restore(reader: _format.Reader, read: Any, fill: Any, size: int, metric: Any) -> tuple[Any, MetricSpec]:
+    """An index from `read(offset, length) -> bytes` and `fill(section, target)` over `size` bytes."""
+    d, sections = _read_descriptor(reader, read, size)
     spec = _metric(reader, d, sections, lambda s: read(s.offset, s.spec.length), metric)
     return _fill_and_finish(reader, d, sections, fill, spec), spec
 

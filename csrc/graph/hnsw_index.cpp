@@ -19,8 +19,6 @@ constexpr std::size_t kGrowthFactor = 2;    // geometric growth: amortised O(1) 
 // Vector bytes fetched ahead of a distance: the first lines matter most, the
 // hardware prefetcher streams the rest of a long row.
 constexpr std::size_t kPrefetchBytes = 256;
-// Adds smaller than this run without a progress monitor thread.
-constexpr std::size_t kProgressMinBatch = 10000;
 
 constexpr std::uint32_t kExponentBits = 0x7f800000u;  // all ones: NaN or infinity
 constexpr std::uint32_t kSignBit = 0x80000000u;
@@ -84,6 +82,8 @@ HnswIndex::HnswIndex(const IndexParams& params)
     if (params.M < 2 || params.M > kMaxM) throw std::invalid_argument("M must be in [2, " + std::to_string(kMaxM) + "]");
     if (params.ef_construction == 0 || params.ef_construction > kMaxEf || params.ef == 0 || params.ef > kMaxEf)
         throw std::invalid_argument("ef and ef_construction must be in [1, " + std::to_string(kMaxEf) + "]");
+    if (params.metric_params.gssf_block_size > kMaxGssfBlockSize)
+        throw std::invalid_argument("gssf block_size must be at most " + std::to_string(kMaxGssfBlockSize));
 }
 
 void HnswIndex::set_ef(std::size_t ef) {
@@ -225,7 +225,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
     WorkQueue queue(n);
     std::atomic<std::size_t> done{0};
     std::function<void()> monitor;
-    if (progress && n >= kProgressMinBatch) monitor = [&] { progress(done.load(std::memory_order_relaxed)); };
+    if (progress) monitor = [&] { progress(done.load(std::memory_order_relaxed)); };
     run_workers(
         contexts.size(),
         [&](std::size_t worker) {
@@ -469,7 +469,7 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
 
 void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                        std::int64_t* out_ids, float* out_distances) const {
-    if (k == 0) throw std::invalid_argument("k must be at least 1");
+    if (k == 0 || k > kMaxEf) throw std::invalid_argument("k must be in [1, " + std::to_string(kMaxEf) + "]");
     if (ef == 0) ef = ef_.load(std::memory_order_relaxed);
     check_rows(queries, n, "queries");
     GrowthLock::Shared lock(growth_);

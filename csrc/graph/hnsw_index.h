@@ -35,9 +35,9 @@ namespace vsearch {
 struct IndexParams {
     std::size_t dim = 0;
     MetricKind metric = MetricKind::kL2;
-    std::size_t M = 16;
-    std::size_t ef_construction = 200;
-    std::size_t ef = 64;
+    std::size_t M = kDefaultM;
+    std::size_t ef_construction = kDefaultEfConstruction;
+    std::size_t ef = kDefaultEf;
     std::uint64_t seed = 0;
     SimdLevel simd = SimdLevel::kScalar;
     MetricParams metric_params;
@@ -189,8 +189,6 @@ private:
         return space_.prepare(store_.row(node), Side::kBuild, scratch);
     }
 
-    // The file section holding row scalars (see vsearch/FORMAT.md).
-    const char* row_scalar_section() const { return params_.metric == MetricKind::kSnr ? "means" : "scales"; }
     int draw_level();
     // The checks of a saved (or live) index, one per invariant group of
     // vsearch/FORMAT.md; each throws FormatError naming the section.

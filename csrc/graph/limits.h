@@ -1,6 +1,7 @@
-// The limits of an index, defined once: the constructor enforces them, the
-// Python package exports them (vsearch.limits), and the file reader rejects
-// any descriptor outside them, so whatever one vsearch writes another reads.
+// The limits and defaults of an index, defined once: the constructor enforces
+// the limits, the Python package exports both (vsearch.limits), and the file
+// reader rejects any descriptor outside the limits, so whatever one vsearch
+// writes another reads.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,8 @@ namespace vsearch {
 constexpr std::size_t kMaxDim = std::size_t{1} << 20;
 // Links per node on upper levels (2*M on level 0): bounds per-node link storage.
 constexpr std::size_t kMaxM = 4096;
-// Beam widths (ef, ef_construction): past this a search is a slow brute force.
+// Beam widths (ef, ef_construction) and k, since a search keeps max(k, ef)
+// candidates: past this a search is a slow brute force.
 // It also bounds the per-thread search state a value read from a file can ask
 // for (a candidate pool of kMaxEf entries is 8 MiB).
 constexpr std::size_t kMaxEf = std::size_t{1} << 20;
@@ -21,5 +23,18 @@ constexpr std::size_t kMaxEf = std::size_t{1} << 20;
 constexpr int kMaxLevel = 63;
 // Internal slots keep their top bit free for CandidatePool's flag.
 constexpr std::size_t kMaxElements = CandidatePool::kExpandedBit - 1;
+// Native threads one batch call may start. More than the cores gains nothing;
+// the limit turns a mistaken request (threads=2**40) into an error instead of
+// a thread (and its stack) per item.
+constexpr std::size_t kMaxThreads = 4096;
+// Channels per GSSF block: the weights hold dim * (1 + block_size) floats, at
+// most 4 GiB at kMaxDim; a 1024-channel block is already a dense matrix.
+constexpr std::size_t kMaxGssfBlockSize = 1024;
+
+// Defaults: M and ef_construction as hnswlib's (M 16, ef_construction 200);
+// ef is the search beam, which a call can raise for recall.
+constexpr std::size_t kDefaultM = 16;
+constexpr std::size_t kDefaultEfConstruction = 200;
+constexpr std::size_t kDefaultEf = 64;
 
 }  // namespace vsearch

@@ -84,8 +84,6 @@ public:
     }
 
     std::size_t upper_blocks() const { return upper_blocks_; }
-    std::size_t level0_stride() const { return level0_stride_; }
-    std::size_t upper_stride() const { return upper_stride_; }
     const std::uint32_t* level0_data() const { return level0_.data(); }
     const std::uint32_t* first_block_data() const { return first_block_.data(); }
     const std::uint8_t* levels_data() const { return levels_.data(); }

@@ -214,7 +214,7 @@ void HnswIndex::check_vectors() const {
                                 ? std::sqrt(space_.squared_norm(row) / static_cast<double>(params_.dim))
                                 : std::abs(expected);
         if (!(std::abs(store_.scalar(node) - expected) <= kScalarTolerance * size))
-            throw FormatError(row_scalar_section(), "row " + at(node) + " has a value that does not match its vector");
+            throw FormatError(row_scalar_section(params_.metric), "row " + at(node) + " has a value that does not match its vector");
     }
 }
 

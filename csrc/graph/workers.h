@@ -10,9 +10,13 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "limits.h"
 
 namespace vsearch {
 
@@ -25,7 +29,6 @@ public:
         *item = i;
         return true;
     }
-    std::size_t count() const { return count_; }
 
 private:
     std::atomic<std::size_t> next_{0};
@@ -34,6 +37,8 @@ private:
 
 // Number of threads for a batch of `items`: 0 means one per core.
 inline std::size_t worker_count(std::size_t requested, std::size_t items) {
+    if (requested > kMaxThreads)
+        throw std::invalid_argument("threads must be at most " + std::to_string(kMaxThreads));
     std::size_t workers = requested;
     if (workers == 0) workers = std::max<std::size_t>(1, std::thread::hardware_concurrency());
     return std::max<std::size_t>(1, std::min(workers, items));

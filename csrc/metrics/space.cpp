@@ -5,13 +5,21 @@
 namespace vsearch {
 
 MetricKind metric_from_name(const std::string& name) {
-    if (name == "l2") return MetricKind::kL2;
-    if (name == "ip") return MetricKind::kInnerProduct;
-    if (name == "cosine") return MetricKind::kCosine;
-    if (name == "snr") return MetricKind::kSnr;
-    if (name == "gssf") return MetricKind::kGssf;
-    if (name == "custom") return MetricKind::kCustom;
-    throw std::invalid_argument("unknown metric '" + name + "': expected l2, ip, cosine, snr, gssf or custom");
+    std::string known;
+    for (MetricKind kind : kAllMetrics) {
+        if (metric_name(kind) == name) return kind;
+        known += (known.empty() ? "" : ", ") + metric_name(kind);
+    }
+    throw std::invalid_argument("unknown metric '" + name + "': expected one of " + known);
+}
+
+const char* row_scalar_section(MetricKind kind) {
+    switch (kind) {
+        case MetricKind::kCosine:
+        case MetricKind::kGssf: return "scales";  // 1/|x|
+        case MetricKind::kSnr: return "means";
+        default: return nullptr;
+    }
 }
 
 std::string metric_name(MetricKind kind) {

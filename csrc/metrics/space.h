@@ -18,10 +18,17 @@
 namespace vsearch {
 
 enum class MetricKind { kL2, kInnerProduct, kCosine, kSnr, kGssf, kCustom };
+constexpr MetricKind kAllMetrics[] = {MetricKind::kL2,  MetricKind::kInnerProduct, MetricKind::kCosine,
+                                      MetricKind::kSnr, MetricKind::kGssf,         MetricKind::kCustom};
 
 // Throws std::invalid_argument for an unknown name.
 MetricKind metric_from_name(const std::string& name);
 std::string metric_name(MetricKind kind);
+
+// The file sections (vsearch/FORMAT.md) that belong to a metric: the one
+// holding its row scalars (nullptr for a metric without them) and GSSF's weights.
+const char* row_scalar_section(MetricKind kind);
+constexpr const char* kGssfWeightsSection = "gssf_weights";
 
 // A user-compiled distance (a numba cfunc): float32(float32*, float32*, intp).
 using CustomKernel = float (*)(const float* a, const float* b, std::intptr_t n);
@@ -53,9 +60,7 @@ public:
 
 
     // The per-row scalar: 1/|x| for cosine and GSSF, mean(x) for SNR.
-    bool uses_row_scalar() const {
-        return kind_ == MetricKind::kCosine || kind_ == MetricKind::kGssf || kind_ == MetricKind::kSnr;
-    }
+    bool uses_row_scalar() const { return row_scalar_section(kind_) != nullptr; }
     float row_scalar(const float* v) const;
 
     // Floats of scratch prepare() may write (0 when it never transforms).

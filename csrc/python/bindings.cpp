@@ -1,17 +1,20 @@
 // Thin pybind11 layer: converts arrays, releases the GIL around native work,
-// and maps results to Python objects. Validation of user input happens in the
-// vsearch package; the checks here only keep the native code memory-safe.
+// and maps results and C++ exceptions to Python objects. Validation of user
+// input happens in the vsearch package; the checks here only keep the native
+// code memory-safe.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cerrno>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "../graph/hnsw_index.h"
+#include "../graph/limits.h"
 #include "../io/anonymous_file.h"
 #include "../io/crc32c.h"
 #include "../metrics/kernels.h"
@@ -165,9 +168,7 @@ py::dict section_views(const HnswIndex& index, const vsearch::SavedLayout& layou
     };
     py::dict views;
     views["vectors"] = view(s.vectors, {n, static_cast<py::ssize_t>(index.row_stride())});
-    if (index.params().metric == vsearch::MetricKind::kSnr) views["means"] = view(s.row_scalars, {n});
-    else if (index.params().metric == vsearch::MetricKind::kCosine || index.params().metric == vsearch::MetricKind::kGssf)
-        views["scales"] = view(s.row_scalars, {n});
+    if (const char* scalars = vsearch::row_scalar_section(index.params().metric)) views[scalars] = view(s.row_scalars, {n});
     views["ids"] = view(s.ids, {n});
     views["levels"] = view(s.levels, {n});
     views["level0_links"] = view(s.level0_links, {n, 1 + 2 * M});
@@ -230,10 +231,8 @@ py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layou
     const std::size_t M = params.M;
     vsearch::SavedSections s;
     s.vectors = section_pointer<float>(sections, "vectors", n * vsearch::VectorStore::padded_stride(params.dim));
-    const bool snr = params.metric == vsearch::MetricKind::kSnr;
-    const bool scaled = params.metric == vsearch::MetricKind::kCosine || params.metric == vsearch::MetricKind::kGssf;
-    s.row_scalars = snr ? section_pointer<float>(sections, "means", n)
-                        : section_pointer<float>(sections, "scales", scaled ? n : 0);
+    if (const char* scalars = vsearch::row_scalar_section(params.metric))
+        s.row_scalars = section_pointer<float>(sections, scalars, n);
     s.ids = section_pointer<std::int64_t>(sections, "ids", n);
     s.levels = section_pointer<std::uint8_t>(sections, "levels", n);
     s.level0_links = section_pointer<std::uint32_t>(sections, "level0_links", n * (1 + 2 * M));
@@ -247,14 +246,76 @@ py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layou
     return py::make_tuple(result, py::none());
 }
 
+// Raises the vsearch.errors class `name` (looked up when raised: the package
+// defines the classes and imports this module, so they exist by then).
+void raise_vsearch_error(const char* name, const std::string& message, const char* section = nullptr) {
+    py::object type = py::module_::import("vsearch.errors").attr(name);
+    py::object error = section ? type(message, py::arg("section") = section) : type(message);
+    PyErr_SetObject(type.ptr(), error.ptr());
+}
+
+// Every C++ exception that can leave the core becomes a vsearch.errors class
+// whose built-in base is the one pybind11 would give (ValueError, MemoryError,
+// OverflowError, IndexError), so `except ValueError` keeps working.
+void translate_exception(std::exception_ptr thrown) {
+    try {
+        std::rethrow_exception(thrown);
+    } catch (const py::error_already_set&) {
+        throw;  // a Python exception passing through (a progress callback's): pybind11 restores it
+    } catch (const py::builtin_exception&) {
+        throw;
+    } catch (const std::bad_alloc&) {
+        raise_vsearch_error("OutOfMemoryError",
+                            "out of memory: the native core could not allocate what this call needs, and nothing "
+                            "was changed; free memory or pass a smaller batch");
+    } catch (const vsearch::InvalidVectorError& e) {
+        raise_vsearch_error("InvalidVectorError", e.what());
+    } catch (const vsearch::FormatError& e) {
+        raise_vsearch_error("IndexFormatError", e.what(), e.section().c_str());
+    } catch (const vsearch::ReadOnlyError& e) {
+        raise_vsearch_error("ReadOnlyIndexError", e.what());
+    } catch (const std::length_error& e) {
+        raise_vsearch_error("CapacityError", e.what());
+    } catch (const std::overflow_error& e) {
+        raise_vsearch_error("IdOverflowError", e.what());
+    } catch (const std::out_of_range& e) {
+        raise_vsearch_error("OutOfRangeError", e.what());
+    } catch (const std::logic_error& e) {  // invalid_argument, domain_error: a bad value got past the package
+        raise_vsearch_error("InvalidParameterError", e.what());
+    } catch (const std::exception& e) {  // runtime_error, system_error: nothing the caller did wrong
+        raise_vsearch_error("NativeError", e.what());
+    }
+}
+
+// Throws the C++ exception `kind`, so tests can check every translation
+// (the ones the API cannot provoke on demand, like length_error, included).
+void raise_native_error(const std::string& kind, const std::string& message) {
+    if (kind == "bad_alloc") throw std::bad_alloc();
+    if (kind == "invalid_vector") throw vsearch::InvalidVectorError(message);
+    if (kind == "format") throw vsearch::FormatError("levels", message);
+    if (kind == "read_only") throw vsearch::ReadOnlyError(message);
+    if (kind == "length_error") throw std::length_error(message);
+    if (kind == "overflow_error") throw std::overflow_error(message);
+    if (kind == "out_of_range") throw std::out_of_range(message);
+    if (kind == "invalid_argument") throw std::invalid_argument(message);
+    if (kind == "domain_error") throw std::domain_error(message);
+    if (kind == "runtime_error") throw std::runtime_error(message);
+    throw std::invalid_argument("unknown kind '" + kind + "'");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "vsearch native core (HNSW graph, SIMD kernels). Use the vsearch package, not this module.";
 
+    py::register_exception_translator(&translate_exception);
+    m.def("raise_native_error", &raise_native_error, py::arg("kind"), py::arg("message"),
+          "Throws a C++ exception of the given kind (for the tests of the exception mapping).");
+
     py::class_<vsearch::IndexParams>(m, "IndexParams");
-    m.def("make_params", &make_params, py::arg("dim"), py::arg("metric"), py::arg("M") = 16,
-          py::arg("ef_construction") = 200, py::arg("ef") = 64, py::arg("seed") = 0,
+    m.def("make_params", &make_params, py::arg("dim"), py::arg("metric"), py::arg("M") = vsearch::kDefaultM,
+          py::arg("ef_construction") = vsearch::kDefaultEfConstruction, py::arg("ef") = vsearch::kDefaultEf,
+          py::arg("seed") = 0,
           py::arg("gssf_diagonal") = py::none(), py::arg("gssf_blocks") = py::none(), py::arg("gssf_block_size") = 0,
           py::arg("custom_address") = 0, py::arg("simd") = py::none());
     m.def("distance", &kernel_distance, py::arg("params"), py::arg("a"), py::arg("b"),
@@ -263,8 +324,9 @@ PYBIND11_MODULE(_core, m) {
         "distance",
         [](const std::string& metric, const Floats& a, const Floats& b, const std::string& simd) {
             if (a.ndim() != 1) throw std::invalid_argument("a must be a 1-D array");
-            return kernel_distance(make_params(static_cast<std::size_t>(a.shape(0)), metric, 16, 200, 64, 0,
-                                               std::nullopt, std::nullopt, 0, 0, simd),
+            return kernel_distance(make_params(static_cast<std::size_t>(a.shape(0)), metric, vsearch::kDefaultM,
+                                               vsearch::kDefaultEfConstruction, vsearch::kDefaultEf, 0, std::nullopt,
+                                               std::nullopt, 0, 0, simd),
                                    a, b);
         },
         py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
@@ -290,13 +352,32 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("params"), py::arg("layout"));
     m.def("active_simd_level", [] { return vsearch::level_name(vsearch::active_level()); });
-    // The limits of limits.h, for the package's checks and the file reader.
+    // The limits and defaults of limits.h, for the package's checks and the file reader.
     m.attr("MAX_ELEMENTS") = vsearch::kMaxElements;
     m.attr("MAX_DIM") = vsearch::kMaxDim;
     m.attr("MAX_M") = vsearch::kMaxM;
     m.attr("MAX_EF") = vsearch::kMaxEf;
     m.attr("MAX_LEVEL") = vsearch::kMaxLevel;
-    py::register_exception<vsearch::InvalidVectorError>(m, "InvalidVectorError", PyExc_ValueError);
+    m.attr("MAX_THREADS") = vsearch::kMaxThreads;
+    m.attr("MAX_GSSF_BLOCK_SIZE") = vsearch::kMaxGssfBlockSize;
+    m.attr("MAX_UPPER_BLOCKS") = std::size_t{vsearch::LinkStore::kNoBlock} - 1;  // uint32 block numbers; all ones is "none"
+    m.attr("DEFAULT_M") = vsearch::kDefaultM;
+    m.attr("DEFAULT_EF_CONSTRUCTION") = vsearch::kDefaultEfConstruction;
+    m.attr("DEFAULT_EF") = vsearch::kDefaultEf;
+    // The file layout the stored rows dictate (vsearch/FORMAT.md): rows start on
+    // cache lines, so mapped sections must be aligned at least as much.
+    m.attr("ROW_ALIGNMENT") = vsearch::kCacheLine;
+    m.def("row_stride", &vsearch::VectorStore::padded_stride, py::arg("dim"), "Floats per stored row of dimension dim.");
+    // The metrics by name, and the file sections that belong to one.
+    std::vector<std::string> metrics;
+    py::dict row_scalar_sections;
+    for (vsearch::MetricKind kind : vsearch::kAllMetrics) {
+        metrics.push_back(vsearch::metric_name(kind));
+        if (const char* section = vsearch::row_scalar_section(kind)) row_scalar_sections[py::str(metrics.back())] = section;
+    }
+    m.attr("METRICS") = py::tuple(py::cast(metrics));
+    m.attr("ROW_SCALAR_SECTIONS") = row_scalar_sections;
+    m.attr("GSSF_SECTION") = vsearch::kGssfWeightsSection;
 
     py::class_<HnswIndex>(m, "HnswIndex", py::dynamic_attr())
         .def(py::init<const vsearch::IndexParams&>(), py::arg("params"))
@@ -306,7 +387,6 @@ PYBIND11_MODULE(_core, m) {
         .def("contains", &HnswIndex::contains, py::arg("id"))
         .def("__len__", &HnswIndex::size)
         .def_property_readonly("dim", &HnswIndex::dim)
-        .def_property_readonly("metric", [](const HnswIndex& i) { return vsearch::metric_name(i.params().metric); })
         .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
         .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
         .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; })

@@ -21,9 +21,6 @@ public:
         return (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
     }
 
-    std::size_t dim() const { return dim_; }
-    std::size_t capacity() const { return capacity_; }
-
     void reserve(std::size_t capacity, std::size_t used) {
         if (capacity <= capacity_) return;
         AlignedArray<float> rows = rows_.grown(capacity * stride_, used * stride_);
