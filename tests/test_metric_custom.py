@@ -30,12 +30,14 @@ SIGNATURE = "float32(CPointer(float32), CPointer(float32), intp)"
 
 
 # ----------------------------------------------------------------------------- metrics
-@vsearch.metric("l1")
-def l1(a, b, n):
+def l1_distance(a, b, n):
     total = numba.float32(0.0)
     for i in range(n):
         total += abs(a[i] - b[i])
     return total
+
+
+l1 = vsearch.metric("l1")(l1_distance)
 
 
 @cfunc(SIGNATURE)
@@ -260,13 +262,7 @@ def test_single_threaded_build_is_deterministic():
 
 def test_index_keeps_the_compiled_function_alive():
     def build():
-        @vsearch.metric("temporary_l1")
-        def temporary_l1(a, b, n):
-            total = numba.float32(0.0)
-            for i in range(n):
-                total += abs(a[i] - b[i])
-            return total
-
+        temporary_l1 = vsearch.metric("temporary_l1")(l1_distance)  # a compilation only the index holds
         index = vsearch.Index(8, metric=temporary_l1)
         index.add(np.random.default_rng(6).standard_normal((200, 8)).astype(np.float32), threads=0)
         return index
