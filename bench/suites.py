@@ -114,8 +114,8 @@ FULL = Suite(
 SPEED = Suite(
     name="speed",
     about="vsearch vs hnswlib and FAISS at equal recall on 100,000 x 128 clustered vectors and siftsmall, "
-          "build time and peak build memory; no funnel (about 10 min on 2 cores)",
-    ef_sweep=(10, 16, 24, 32, 48, 64, 96, 128, 192, 256),
+          "build time and peak build memory; no funnel (about 6 min on 2 cores)",
+    ef_sweep=(10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768),
     repetitions=3,
     min_calls=2000,
     datasets=("synthetic-clustered", "siftsmall"),
@@ -129,7 +129,7 @@ SPEED = Suite(
 METRIC_SPEED_SUITE = Suite(
     name="metric-speed",
     about="vsearch under l2, snr, ip and cosine on the same 100,000 x 128 vectors, metrics interleaved, "
-          "at ef 32/64/128: is snr served at l2 speed? (about 8 min on 2 cores)",
+          "at ef 32/64/128: is snr served at l2 speed? (about 3 min on 2 cores)",
     ef_sweep=(32, 64, 128),
     repetitions=5,
     min_calls=1000,
@@ -145,7 +145,7 @@ METRIC_SPEED_SUITE = Suite(
 PERSISTENCE_SUITE = Suite(
     name="persistence",
     about="save, load and memory-mapped load of vsearch vs hnswlib on 200,000 x 128 vectors; each load "
-          "timed in a fresh process, engines interleaved, median of 5 (about 5 min on 2 cores)",
+          "timed in a fresh process, engines interleaved, median of 5 (about 3 min on 2 cores)",
     ef_sweep=(),
     repetitions=5,
     min_calls=1,
@@ -160,7 +160,7 @@ PERSISTENCE_SUITE = Suite(
 GSSF = Suite(
     name="gssf",
     about="label recall of a learned GSSF metric against cosine and l2 (exact and vsearch at ef=200) on a "
-          "synthetic metric-misuse set and fortunes_minilm (about 1 min)",
+          "synthetic metric-misuse set and fortunes_minilm (under a minute)",
     ef_sweep=(200,),
     repetitions=1,
     min_calls=1,

@@ -56,10 +56,10 @@ def fmt_target(cell: dict[str, Any] | None, target: str) -> str:
 
 
 def fmt_ci(score: Any, interval: Sequence[Any] | None) -> str:
-    """A task score with its bootstrap confidence interval: "0.952 [0.93, 0.97]"."""
+    """A task score with its bootstrap confidence interval: "0.952 [0.931, 0.970]"."""
     if interval is None or any(v is None for v in interval):
         return fmt(score)
-    return f"{fmt(score)} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return f"{fmt(score)} [{fmt(interval[0])}, {fmt(interval[1])}]"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -119,7 +119,7 @@ def test_a_rule_that_disagrees_with_the_winner_gets_a_caveat():
     ds = _funnel_ds("ip", {"l2": (0.9, 0.85, 0.95), "ip": (0.6, 0.55, 0.65), "cosine": (0.7, 0.65, 0.75)})
     caveat = tables.rule_caveat(ds)
     assert "suggests ip" in caveat and "cosine" in caveat and "but l2 scored best" in caveat
-    assert "0.700 [0.65, 0.75]" in caveat and "0.900 [0.85, 0.95]" in caveat and "heuristic" in caveat
+    assert "0.700 [0.650, 0.750]" in caveat and "0.900 [0.850, 0.950]" in caveat and "heuristic" in caveat
     assert "overlap" not in caveat
     close = _funnel_ds("ip", {"l2": (0.9, 0.80, 0.95), "cosine": (0.88, 0.83, 0.93)})
     assert "overlap" in tables.rule_caveat(close)
