@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,11 @@ def test_metric_speed_suite_interleaves_metrics(tmp_path):
                                  "met": min(snr) >= 0.9}]
 
 
-def test_persistence_suite_loads_in_fresh_processes(tmp_path):
+def test_persistence_suite_loads_in_fresh_processes(tmp_path, monkeypatch):
     needs("hnswlib")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))      # where the suite's index files go
     results = run(tmp_path, "--suite", "persistence", "--datasets", "synthetic-clustered:2000")
     rows = {(r["engine"], r["mmap"]): r for r in results["datasets"][0]["rows"]}
     assert set(rows) == {("vsearch", False), ("hnswlib", False), ("vsearch", True)}
@@ -79,7 +83,7 @@ def test_persistence_suite_loads_in_fresh_processes(tmp_path):
         assert r["first_query_seconds"] > 0
     assert rows[("vsearch", True)]["file_bytes"] == rows[("vsearch", False)]["file_bytes"]
     assert {g["goal"] for g in results["goals"]} == {"mmap-load-time", "mmap-resident", "load-vs-hnswlib"}
-    assert not list(tmp_path.glob("vsearch-bench-*"))
+    assert not list(scratch.iterdir())                          # the saved indexes are removed
 
 
 def test_gssf_suite_measures_what_learning_buys(tmp_path):
