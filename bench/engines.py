@@ -144,7 +144,7 @@ class VsearchEngine(Engine):
         return self.index.search(queries, k, ef=self.ef, threads=self.threads).ids
 
     def index_bytes(self) -> int | None:
-        return int(self.index.memory_usage())
+        return self.index.memory_usage().total
 
     def save(self, path: Path) -> None:
         self.index.save(path)

@@ -305,12 +305,12 @@ def test_stats_empty_index():
 
 def test_memory_usage_grows():
     idx = Index(32)
-    m0 = idx.memory_usage()
+    m0 = idx.memory_usage().total
     assert isinstance(m0, int) and m0 > 0
     idx.add(random_vectors(100, 32, seed=23))
-    m1 = idx.memory_usage()
+    m1 = idx.memory_usage().total
     idx.add(random_vectors(2000, 32, seed=24))
-    m2 = idx.memory_usage()
+    m2 = idx.memory_usage().total
     assert m0 <= m1 < m2, (m0, m1, m2)
     assert m2 >= 2100 * 32 * 4            # at least the raw vectors
 

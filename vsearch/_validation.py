@@ -104,6 +104,11 @@ def as_ids(ids: Any, count: int) -> np.ndarray:
     if outside is not None:
         raise InvalidParameterError(f"ids must fit in int64, [-2**63, 2**63 - 1]; got {outside}")
     array = np.ascontiguousarray(array, dtype=np.int64)
+    if (array == limits.MISSING_ID).any():
+        raise InvalidParameterError(
+            f"id {limits.MISSING_ID} is reserved: search results use it to mark a missing neighbour; "
+            "use any other int64 (other negative ids are fine)"
+        )
     if count > 1:
         ordered = np.sort(array)
         repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])

@@ -50,6 +50,13 @@ def _neighbour_count(k: Any, index_size: int) -> int:
     )
 
 
+# What a change to a memory-mapped index is told.
+READ_ONLY_HINT = (
+    "this index is memory-mapped from a file and read-only; index.copy() gives a writable "
+    "in-memory copy (or load the file without mmap=True)"
+)
+
+
 class SearchResult(NamedTuple):
     """Nearest neighbours: ``ids`` (int64) and ``distances`` (float32), nearest first.
 
@@ -59,6 +66,23 @@ class SearchResult(NamedTuple):
 
     ids: np.ndarray
     distances: np.ndarray
+
+
+class MemoryUsage(NamedTuple):
+    """Bytes an index holds: ``in_use`` by its vectors, graph, ids and search
+    scratch, ``reserved`` as room for vectors not added yet (``Index.reserve``,
+    geometric growth). ``total`` is their sum; ``int(usage)`` is the total too.
+    """
+
+    in_use: int
+    reserved: int
+
+    @property
+    def total(self) -> int:
+        return self.in_use + self.reserved
+
+    def __int__(self) -> int:
+        return self.total
 
 
 class Index:
@@ -144,8 +168,10 @@ class Index:
         Args:
             vectors: shape ``(n, dim)``, or one vector of shape ``(dim,)``.
                 float64, float16, integer arrays and lists are converted.
-            ids: one distinct int64 id per vector. When omitted, ids continue
-                from the largest id in the index (0, 1, 2, ... for a new one).
+            ids: one distinct int64 id per vector, any but -1 (search results
+                use -1 for a missing neighbour; ``vsearch.limits.MISSING_ID``).
+                When omitted, ids continue from the largest id in the index, and
+                never below 0 (0, 1, 2, ... for a new one).
             threads: native threads (0: one per core), at most
                 ``vsearch.limits.MAX_THREADS``.
             progress: ``True`` shows a progress bar with an ETA on stderr (a
@@ -175,10 +201,7 @@ class Index:
             2 of 2
         """
         if self._core.read_only:
-            raise ReadOnlyIndexError(
-                "this index is memory-mapped from a file and read-only; index.copy() gives a writable "
-                "in-memory copy (or load the file without mmap=True)"
-            )
+            raise ReadOnlyIndexError(READ_ONLY_HINT)
         rows, _ = as_float_rows(vectors, self.dim, "vectors")
         threads = thread_count(threads)
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
@@ -267,6 +290,39 @@ class Index:
     def __len__(self) -> int:
         return len(self._core)
 
+    def ids(self) -> np.ndarray:
+        """The ids of the vectors in the index, int64, in the order they were added.
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add(np.eye(2), ids=[7, -3])
+            >>> index.ids().tolist()
+            [7, -3]
+        """
+        return self._core.ids()
+
+    def reserve(self, count: int) -> None:
+        """Allocates room for ``count`` vectors in all now, so that adding up to that
+        many later allocates nothing more (a smaller ``count`` than the room the
+        index already has does nothing). The index grows by itself without it:
+        geometrically, doubling while small and by a quarter once large.
+
+        Raises ``InvalidParameterError`` past ``vsearch.limits.MAX_ELEMENTS``,
+        ``OutOfMemoryError`` when the memory is not there (the index keeps its
+        vectors, capacity and graph), and ``ReadOnlyIndexError`` on a
+        memory-mapped index.
+
+        Example:
+            >>> index = vsearch.Index(8)
+            >>> index.reserve(10_000)
+            >>> index.memory_usage().reserved > 10_000 * 8 * 4
+            True
+        """
+        count = bounded_int(count, "count", 0, limits.MAX_ELEMENTS, "vectors in one index")
+        if self._core.read_only:
+            raise ReadOnlyIndexError(READ_ONLY_HINT)
+        self._core.reserve(count)
+
     # -- persistence ----------------------------------------------------------
 
     def save(self, path: str | os.PathLike | IO[bytes]) -> None:
@@ -279,10 +335,14 @@ class Index:
         (a missing or read-only folder) names ``path``.
 
         Example:
-            >>> index.save("vectors.vsx")              # doctest: +SKIP
-            >>> same = vsearch.load("vectors.vsx")      # doctest: +SKIP
+            >>> import io
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add(np.eye(2))
             >>> buffer = io.BytesIO()
-            >>> index.save(buffer)                     # doctest: +SKIP
+            >>> index.save(buffer)
+            >>> len(vsearch.load(io.BytesIO(buffer.getvalue())))
+            2
+            >>> index.save("vectors.vsx")              # doctest: +SKIP
         """
         persistence.save(self._core, self._spec, path)
 
@@ -366,9 +426,20 @@ class Index:
     def ef(self, value: int) -> None:
         self._core.ef = _beam_width(value, "ef")
 
-    def memory_usage(self) -> int:
-        """Bytes held by the index (vectors, graph, id map, search scratch), including spare capacity."""
-        return self._core.memory_bytes()
+    def memory_usage(self) -> MemoryUsage:
+        """Bytes held by the index: ``in_use`` (vectors, graph, ids, id map, search
+        scratch) and ``reserved`` (room for vectors not added yet).
+
+        Example:
+            >>> index = vsearch.Index(8)
+            >>> _ = index.add(np.ones((100, 8)))
+            >>> usage = index.memory_usage()
+            >>> usage.total == usage.in_use + usage.reserved
+            True
+        """
+        total = self._core.memory_bytes()
+        reserved = self._core.reserved_bytes()
+        return MemoryUsage(total - reserved, reserved)
 
     def stats(self) -> dict[str, Any]:
         """Shape of the graph: counts, levels, degrees, capacity, SIMD level.
@@ -383,7 +454,8 @@ class Index:
         degrees = stats.pop("mean_degree")
         stats["mean_degree_level0"] = degrees[0] if degrees else 0.0
         stats["mean_degree_per_level"] = degrees
-        stats["memory_bytes"] = self.memory_usage()
+        usage = self.memory_usage()
+        stats["memory_bytes"], stats["reserved_bytes"] = usage.total, usage.reserved
         stats["simd"] = self._core.simd
         return stats
 

@@ -21,11 +21,13 @@ MAX_LEVEL: int = _core.MAX_LEVEL  # top level of the graph
 MAX_THREADS: int = _core.MAX_THREADS  # native threads of one call
 MAX_GSSF_BLOCK_SIZE: int = _core.MAX_GSSF_BLOCK_SIZE  # channels per block of a vsearch.GSSF model
 
+MISSING_ID: int = _core.MISSING_ID  # the id of a missing search result; no vector may have it
+
 DEFAULT_M: int = _core.DEFAULT_M
 DEFAULT_EF_CONSTRUCTION: int = _core.DEFAULT_EF_CONSTRUCTION
 DEFAULT_EF: int = _core.DEFAULT_EF
 
 __all__ = [
     "MAX_DIM", "MAX_M", "MAX_EF", "MAX_ELEMENTS", "MAX_LEVEL", "MAX_THREADS", "MAX_GSSF_BLOCK_SIZE",
-    "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF",
+    "MISSING_ID", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF",
 ]

@@ -15,7 +15,18 @@ namespace vsearch {
 
 namespace {
 
-constexpr std::size_t kGrowthFactor = 2;    // geometric growth: amortised O(1) copies per add
+// Growth is geometric, for amortised O(1) copies per add: a small store
+// doubles, one of kDoublingLimit units or more grows by 1/kLargeGrowthDivisor,
+// so one extra vector never doubles a large index's memory.
+constexpr std::size_t kDoublingLimit = std::size_t{1} << 20;
+constexpr std::size_t kLargeGrowthDivisor = 4;
+
+// The size a store of `current` units grows to when it needs `needed` (the
+// first allocation gets exactly what it needs: a small index stays small).
+std::size_t grown_size(std::size_t current, std::size_t needed) {
+    const std::size_t step = current < kDoublingLimit ? current : current / kLargeGrowthDivisor;
+    return std::max(needed, current + step);
+}
 // Vector bytes fetched ahead of a distance: the first lines matter most, the
 // hardware prefetcher streams the rest of a long row.
 constexpr std::size_t kPrefetchBytes = 256;
@@ -24,6 +35,10 @@ constexpr std::uint32_t kExponentBits = 0x7f800000u;  // all ones: NaN or infini
 constexpr std::uint32_t kSignBit = 0x80000000u;
 
 constexpr float kInfinity = std::numeric_limits<float>::infinity();
+
+constexpr const char* kReadOnlyMessage =
+    "this index is memory-mapped and read-only: use index.copy() for a writable copy, "
+    "or vsearch.load(path) without mmap=True";
 
 std::string short_number(double value) {
     char text[32];
@@ -105,20 +120,32 @@ int HnswIndex::draw_level() {
 }
 
 void HnswIndex::reserve_for(std::size_t total) {
+    reserve_exactly(total <= capacity_ ? capacity_ : std::min(grown_size(capacity_, total), kMaxElements), total);
+}
+
+void HnswIndex::reserve_exactly(std::size_t capacity, std::size_t total) {
     if (total > kMaxElements)
         throw std::length_error("an index holds at most " + std::to_string(kMaxElements) + " vectors");
     slots_.reserve(total, ids_.data());
-    if (total <= capacity_) return;
-    // The first batch gets exactly its size (a small high-dimensional index
-    // stays small); growth after that is geometric.
-    std::size_t capacity = std::max(total, capacity_ * kGrowthFactor);
-    capacity = std::min(capacity, kMaxElements);
+    if (capacity <= capacity_) return;
     // Each part allocates before it swaps, so a failed allocation leaves
     // every part holding its old contents (possibly with more room).
     store_.reserve(capacity, count_);
     links_.reserve(capacity, count_);
     ids_ = ids_.grown(capacity, count_);
     capacity_ = capacity;
+}
+
+void HnswIndex::reserve(std::size_t total) {
+    if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
+    std::shared_lock<std::shared_mutex> no_save(mutations_);
+    GrowthLock::Exclusive lock(growth_);
+    reserve_exactly(total, total);
+}
+
+std::vector<std::int64_t> HnswIndex::live_ids() const {
+    GrowthLock::Shared lock(growth_);
+    return std::vector<std::int64_t>(ids_.data(), ids_.data() + count_);
 }
 
 void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) const {
@@ -159,9 +186,7 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
 
 AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                           const std::function<void(std::size_t)>& progress) {
-    if (read_only_)
-        throw ReadOnlyError("this index is memory-mapped and read-only: use index.copy() for a writable copy, "
-                            "or vsearch.load(path) without mmap=True");
+    if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
     AddOutcome outcome;
     if (n == 0) return outcome;
     check_rows(vectors, n, "vectors");
@@ -185,7 +210,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
         } else {
             if (max_id_ > std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(n))
                 throw std::overflow_error("automatic ids would overflow int64: pass ids explicitly");
-            outcome.first_auto_id = max_id_ + 1;
+            outcome.first_auto_id = std::max(max_id_ + 1, kMissingId + 1);
         }
         // Everything the batch needs is had before the index changes: a
         // failure here (bad_alloc, too many vectors) leaves it as it was,
@@ -201,7 +226,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
                 top_level = std::max(top_level, levels[i]);
             }
             reserve_for(count_ + n);
-            links_.reserve_upper(upper_blocks);
+            links_.reserve_upper(upper_blocks, grown_size);
             contexts = contexts_for_insert(worker_count(threads, n), count_ + n, top_level);
         } catch (...) {
             level_rng_ = levels_before;
@@ -451,7 +476,7 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
 
 void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx,
                            std::int64_t* out_ids, float* out_distances) const {
-    std::fill(out_ids, out_ids + k, -1);
+    std::fill(out_ids, out_ids + k, kMissingId);
     std::fill(out_distances, out_distances + k, kInfinity);
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     if (entry == kNoEntry) return;
@@ -500,6 +525,14 @@ bool HnswIndex::contains(std::int64_t id) const {
 std::size_t HnswIndex::memory_bytes() const {
     GrowthLock::Shared lock(growth_);
     return sizeof(*this) + store_.bytes() + links_.bytes() + ids_.bytes() + slots_.bytes() + visited_pool_.bytes();
+}
+
+std::size_t HnswIndex::reserved_bytes() const {
+    GrowthLock::Shared lock(growth_);
+    if (read_only_) return 0;  // a mapped index has exactly its saved slots
+    const std::size_t spare_slots = capacity_ - count_;
+    return spare_slots * (store_.slot_bytes() + links_.slot_bytes() + sizeof(std::int64_t)) +
+           links_.spare_upper_bytes();
 }
 
 IndexStats HnswIndex::stats() const {

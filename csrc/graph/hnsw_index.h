@@ -167,7 +167,17 @@ public:
     std::size_t ef() const { return ef_.load(std::memory_order_relaxed); }
     // Throws std::invalid_argument outside [1, kMaxEf].
     void set_ef(std::size_t ef);
+    // Bytes held (vectors, graph, ids, id map, search scratch, spare room),
+    // and the part of them that is room reserved for slots not yet used.
     std::size_t memory_bytes() const;
+    std::size_t reserved_bytes() const;
+
+    // Room for `total` vectors in all (at least), allocated now; a failure
+    // (std::bad_alloc, std::length_error past kMaxElements) leaves the
+    // vectors, graph and capacity as they were.
+    void reserve(std::size_t total);
+    // The ids of the vectors in the index, in the order they were added.
+    std::vector<std::int64_t> live_ids() const;
     IndexStats stats() const;
 
 private:
@@ -199,7 +209,9 @@ private:
     void check_level0() const;
     void check_vectors() const;
     void start_serving(const SavedLayout& layout);
+    // Room for `total` vectors, growing geometrically / to exactly `capacity`.
     void reserve_for(std::size_t total);
+    void reserve_exactly(std::size_t capacity, std::size_t total);
     std::vector<std::unique_ptr<SearchContext>> contexts_for_insert(std::size_t workers, std::size_t total,
                                                                     int top_level);
     void insert(std::uint32_t node, SearchContext& ctx);

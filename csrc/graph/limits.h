@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "candidate_pool.h"
 
@@ -30,6 +31,10 @@ constexpr std::size_t kMaxThreads = 4096;
 // Channels per GSSF block: the weights hold dim * (1 + block_size) floats, at
 // most 4 GiB at kMaxDim; a 1024-channel block is already a dense matrix.
 constexpr std::size_t kMaxGssfBlockSize = 1024;
+
+// The id a search reports for a missing result (fewer than k reachable), so
+// no vector may carry it; automatic ids start above it.
+constexpr std::int64_t kMissingId = -1;
 
 // Defaults: M and ef_construction as hnswlib's (M 16, ef_construction 200);
 // ef is the search beam, which a call can raise for recall.

@@ -36,11 +36,14 @@ public:
     }
 
     // Room for `more` upper blocks beyond those in use, so that init_node
-    // cannot allocate. Throws std::length_error past 32-bit block numbers.
-    void reserve_upper(std::size_t more) {
+    // cannot allocate; `grow(current, needed)` picks the new size in blocks.
+    // Throws std::length_error past 32-bit block numbers.
+    template <typename Growth>
+    void reserve_upper(std::size_t more, Growth grow) {
         if (upper_blocks_ + more >= kNoBlock) throw std::length_error("too many upper-level nodes for 32-bit link offsets");
-        const std::size_t words = (upper_blocks_ + more) * upper_stride_;
-        if (words > upper_.size()) upper_ = upper_.grown(std::max(words, 2 * upper_.size()), upper_blocks_ * upper_stride_);
+        const std::size_t blocks = upper_.size() / upper_stride_;
+        if (upper_blocks_ + more > blocks)
+            upper_ = upper_.grown(grow(blocks, upper_blocks_ + more) * upper_stride_, upper_blocks_ * upper_stride_);
     }
 
     // Gives a reserved slot empty lists on levels 0..level (its upper blocks
@@ -105,6 +108,15 @@ public:
 
     std::size_t bytes() const {
         return level0_.bytes() + first_block_.bytes() + levels_.bytes() + locks_.bytes() + upper_.bytes();
+    }
+    // Bytes one node slot takes (its level-0 list, first block, level and lock).
+    std::size_t slot_bytes() const {
+        return level0_stride_ * sizeof(std::uint32_t) + sizeof(std::uint32_t) + 2 * sizeof(std::uint8_t);
+    }
+    // Bytes of upper blocks allocated beyond those in use (0 for a borrowed or copied exact store).
+    std::size_t spare_upper_bytes() const {
+        const std::size_t used = upper_blocks_ * upper_stride_ * sizeof(std::uint32_t);
+        return upper_.bytes() > used ? upper_.bytes() - used : 0;
     }
 
     static constexpr std::uint32_t kNoBlock = 0xffffffffu;

@@ -361,6 +361,7 @@ PYBIND11_MODULE(_core, m) {
     m.attr("MAX_THREADS") = vsearch::kMaxThreads;
     m.attr("MAX_GSSF_BLOCK_SIZE") = vsearch::kMaxGssfBlockSize;
     m.attr("MAX_UPPER_BLOCKS") = std::size_t{vsearch::LinkStore::kNoBlock} - 1;  // uint32 block numbers; all ones is "none"
+    m.attr("MISSING_ID") = vsearch::kMissingId;
     m.attr("DEFAULT_M") = vsearch::kDefaultM;
     m.attr("DEFAULT_EF_CONSTRUCTION") = vsearch::kDefaultEfConstruction;
     m.attr("DEFAULT_EF") = vsearch::kDefaultEf;
@@ -393,6 +394,13 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("simd", [](const HnswIndex& i) { return vsearch::level_name(i.params().simd); })
         .def_property("ef", &HnswIndex::ef, &HnswIndex::set_ef)
         .def("memory_bytes", &HnswIndex::memory_bytes)
+        .def("reserved_bytes", &HnswIndex::reserved_bytes)
+        .def("reserve", &HnswIndex::reserve, py::arg("total"), py::call_guard<py::gil_scoped_release>())
+        .def("ids",
+             [](const HnswIndex& index) {
+                 std::vector<std::int64_t> ids = index.live_ids();
+                 return py::array_t<std::int64_t>(static_cast<py::ssize_t>(ids.size()), ids.data());
+             })
         .def("stats", &stats)
         .def("lock_mutations", &HnswIndex::lock_mutations, py::call_guard<py::gil_scoped_release>())
         .def("unlock_mutations", &HnswIndex::unlock_mutations)

@@ -45,6 +45,8 @@ public:
         capacity_ = count;
     }
     std::size_t stride() const { return stride_; }
+    // Bytes one slot takes: its row and, with a scalar, that float.
+    std::size_t slot_bytes() const { return stride_ * sizeof(float) + (with_scalar_ ? sizeof(float) : 0); }
     bool with_scalar() const { return with_scalar_; }
     const float* rows_data() const { return rows_.data(); }
     const float* scalars_data() const { return scalars_.data(); }
