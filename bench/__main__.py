@@ -216,14 +216,16 @@ PIPELINES: dict[str, Callable[[dsets.Dataset, Runner], dict[str, Any]]] = {
 
 def config(args: argparse.Namespace, suite: Suite, engines: list[str]) -> RunConfig:
     """The run's configuration: the command line over the suite's defaults."""
-    sweep_metrics: str | list[str] | tuple[str, ...] = args.metrics or suite.sweep_metrics
-    if isinstance(sweep_metrics, str) and sweep_metrics not in ("native", "all"):
+    sweep_metrics: str | list[str] = args.metrics or suite.sweep_metrics
+    if isinstance(sweep_metrics, tuple):
+        sweep_metrics = list(sweep_metrics)
+    elif sweep_metrics not in ("native", "all"):
         sweep_metrics = [m.strip() for m in sweep_metrics.split(",") if m.strip()]
     return RunConfig(suite=suite, engines=engines, threads=args.threads, k=args.k, M=args.M,
                      ef_construction=args.ef_construction, seed=args.seed, ef_sweep=args.ef or suite.ef_sweep,
                      repetitions=args.reps or suite.repetitions, min_calls=args.min_calls or suite.min_calls,
-                     max_queries=args.max_queries, sweep_metrics=list(sweep_metrics) if isinstance(sweep_metrics, tuple)
-                     else sweep_metrics, memory=not args.no_memory, funnel=suite.funnel and not args.no_funnel,
+                     max_queries=args.max_queries, sweep_metrics=sweep_metrics, memory=not args.no_memory,
+                     funnel=suite.funnel and not args.no_funnel,
                      gssf=not args.no_gssf, cache_dir=None if args.no_cache else args.cache_dir)
 
 

@@ -38,8 +38,13 @@ class Goal:
         return value >= self.threshold if self.op == ">=" else value <= self.threshold
 
 
+def _native_sweep(ds: dict[str, Any]) -> dict[str, Any] | None:
+    """The sweep of a dataset under its own metric, if it ran."""
+    return next((s for s in ds.get("sweeps", []) if s["metric"] == ds["metric"]), None)
+
+
 def _native_runs(ds: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    sweep = next((s for s in ds.get("sweeps", []) if s["metric"] == ds["metric"]), None)
+    sweep = _native_sweep(ds)
     return {r["engine"]: r for r in sweep["runs"]} if sweep else {}
 
 
@@ -48,7 +53,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def qps_vs_hnswlib(ds: dict[str, Any]) -> float | None:
-    sweep = next((s for s in ds.get("sweeps", []) if s["metric"] == ds["metric"]), None)
+    sweep = _native_sweep(ds)
     cell = sweep["summary"]["ratio"].get("hnswlib", {}).get(GOAL_RECALL) if sweep else None
     return None if cell is None else cell["ratio"]
 

@@ -1,5 +1,6 @@
 """Measurements that need a fresh process: the peak memory of a build, and the cost
-of loading a saved index.
+of loading a saved index. Not a benchmark of its own: the harness's sweeps and
+its persistence suite run it as their child process.
 
 A process's resident memory never shrinks back cleanly (allocators keep freed
 memory) and a loaded library stays loaded, so measuring in one long process
