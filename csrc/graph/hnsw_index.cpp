@@ -298,8 +298,8 @@ std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t ent
 }
 
 void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
-                             SearchContext& ctx) const {
-    const bool filter = filters_results();
+                             bool live_only, SearchContext& ctx) const {
+    const bool filter = live_only && filters_results();
     if (level == 0) {
         if (filter)
             search_level<false, true>(query, entry, ef, level, ctx);
@@ -400,18 +400,18 @@ void HnswIndex::write_links(std::uint32_t node, int level, const std::vector<Nei
     for (std::size_t j = neighbors.size(); j < links_.max_links(level); ++j) store_relaxed(list + 1 + j, 0);
 }
 
-void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level,
+bool HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level,
                           SearchContext& ctx) {
     SpinLockGuard guard(links_.lock_flag(neighbor));
     std::uint32_t* list = links_.list(neighbor, level);
     const std::uint32_t count = load_relaxed(list);
     const std::size_t max_links = links_.max_links(level);
     for (std::uint32_t j = 1; j <= count; ++j)
-        if (load_relaxed(list + j) == node) return;
+        if (load_relaxed(list + j) == node) return true;
     if (count < max_links) {
         store_relaxed(list + 1 + count, node);
         store_relaxed(list, count + 1);
-        return;
+        return true;
     }
     // Full: keep the most diverse set among the old links and the new node.
     std::vector<Neighbor>& candidates = ctx.relinked;
@@ -425,6 +425,19 @@ void HnswIndex::link_back(std::uint32_t neighbor, std::uint32_t node, float dist
     std::sort(candidates.begin(), candidates.end(), closer_first);
     select_neighbors(candidates, max_links, ctx);
     write_links(neighbor, level, candidates);
+    return std::any_of(candidates.begin(), candidates.end(), [&](const Neighbor& n) { return n.id == node; });
+}
+
+void HnswIndex::force_link(std::uint32_t neighbor, std::uint32_t node, int level) {
+    SpinLockGuard guard(links_.lock_flag(neighbor));
+    std::uint32_t* list = links_.list(neighbor, level);
+    const std::uint32_t count = std::min<std::uint32_t>(load_relaxed(list), links_.max_links(level));
+    if (count < links_.max_links(level)) {
+        store_relaxed(list + 1 + count, node);
+        store_relaxed(list, count + 1);
+    } else {
+        store_relaxed(list + count, node);  // lists are written nearest first: the farthest goes
+    }
 }
 
 void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
@@ -452,7 +465,7 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
     std::vector<std::vector<Neighbor>>& chosen = ctx.chosen;
     const int linked_top = std::min(node_level, top_level);  // chosen has room for it (reserve_for_insert)
     for (int level = linked_top; level >= 0; --level) {
-        search_layer(query, nearest, params_.ef_construction, level, ctx);
+        search_layer(query, nearest, params_.ef_construction, level, false, ctx);
         std::vector<Neighbor>& candidates = ctx.candidates;
         candidates.clear();
         chosen[level].clear();
@@ -480,8 +493,13 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
         write_links(node, level, candidates);
         chosen[level].assign(candidates.begin(), candidates.end());
     }
-    for (int level = linked_top; level >= 0; --level)
-        for (const Neighbor& neighbor : chosen[level]) link_back(neighbor.id, node, neighbor.distance, level, ctx);
+    for (int level = linked_top; level >= 0; --level) {
+        bool linked = false;
+        for (const Neighbor& neighbor : chosen[level]) linked |= link_back(neighbor.id, node, neighbor.distance, level, ctx);
+        // Every neighbour's heuristic preferred its old links: without one
+        // in-link the node could never be found.
+        if (!linked && !chosen[level].empty()) force_link(chosen[level].front().id, node, level);
+    }
     if (entry_lock.owns_lock()) entry_.store(pack_entry(node, node_level), std::memory_order_release);
 }
 
@@ -494,7 +512,7 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
     const Prepared prepared = space_.prepare(query, Side::kSearch, ctx.query_scratch.data());
     const std::uint32_t start =
         greedy_descend(prepared, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
-    search_layer(prepared, start, std::max(ef, k), 0, ctx);
+    search_layer(prepared, start, std::max(ef, k), 0, true, ctx);
     const std::size_t found = std::min(k, ctx.found());
     for (std::size_t j = 0; j < found; ++j) {
         const Neighbor hit = ctx.found_at(j);

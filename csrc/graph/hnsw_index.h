@@ -275,7 +275,12 @@ private:
                                                                     int top_level);
     void insert(std::uint32_t node, SearchContext& ctx);
     std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
-    void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
+    // The beam search of one level. `live_only`: results only from live nodes
+    // (searches, repairs); otherwise tombstones too (inserts: linking through
+    // them keeps a new node connected even where every neighbour is removed,
+    // and consolidation later replaces those links).
+    void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, bool live_only,
+                      SearchContext& ctx) const;
     // search_layer for level 0 (kUpper false: no level check, the searches'
     // hot path) or an upper level (kUpper true: only inserts walk those);
     // kFiltered walks tombstones but keeps only live nodes in the results.
@@ -292,13 +297,24 @@ private:
     // New links for a live node on one level, in place of those to tombstones:
     // its other links and the tombstones' live links, pruned by the heuristic.
     void repair_links(std::uint32_t node, int level, SearchContext& ctx);
+    // The live node that becomes the entry point when the current one is
+    // removed: the first on the highest level (kNoEntry when none is live).
+    std::uint64_t live_entry() const;
+    // Links every live node of `level` that a walk from `entry` over live
+    // nodes cannot reach from a reached neighbour: repairs prune by distance
+    // alone and can cut off what only removed nodes linked to.
+    void connect_unreachable(std::uint32_t entry, int level, SearchContext& ctx);
     // Frees every tombstone (their links already repaired) and moves the
     // entry point off them (growth held exclusively).
     void free_tombstones();
     // Algorithm 4 of the paper: keeps a candidate only if it is closer to the
     // base node than to every neighbour already kept. `candidates` sorted.
     void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count, SearchContext& ctx) const;
-    void link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level, SearchContext& ctx);
+    // Adds node to neighbor's list (the heuristic prunes a full one); returns
+    // whether node is in it afterwards.
+    bool link_back(std::uint32_t neighbor, std::uint32_t node, float distance, int level, SearchContext& ctx);
+    // Adds node to neighbor's list in place of its farthest link if it is full.
+    void force_link(std::uint32_t neighbor, std::uint32_t node, int level);
     void write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors);
     void search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx, std::int64_t* out_ids,
                     float* out_distances) const;

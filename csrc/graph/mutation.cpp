@@ -102,6 +102,10 @@ std::size_t HnswIndex::consolidate_locked(std::size_t threads) {
             std::size_t i;
             while (queue.pop(&i)) repair_links(damaged[i].node, damaged[i].level, *contexts[worker]);
         });
+        const std::uint64_t entry = live_entry();
+        if (entry != kNoEntry)
+            for (int level = 0; level <= static_cast<int>(entry >> 32); ++level)
+                connect_unreachable(static_cast<std::uint32_t>(entry), level, *contexts[0]);
     }
     GrowthLock::Exclusive lock(growth_);
     const std::size_t freed = removed_;
@@ -139,7 +143,7 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
         const int top = static_cast<int>(entry >> 32);
         if (top >= level) {
             const std::uint32_t start = greedy_descend(from, static_cast<std::uint32_t>(entry), top, level);
-            search_layer(from, start, params_.ef_construction, level, ctx);
+            search_layer(from, start, params_.ef_construction, level, true, ctx);
             for (std::size_t j = 0; j < ctx.found(); ++j)
                 if (ctx.found_at(j).id != node) candidates.push_back(ctx.found_at(j));
         }
@@ -148,6 +152,88 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
     select_neighbors(candidates, max_links, ctx);
     SpinLockGuard guard(links_.lock_flag(node));
     write_links(node, level, candidates);
+}
+
+std::uint64_t HnswIndex::live_entry() const {
+    std::uint64_t best = kNoEntry;
+    int best_level = -1;
+    for (std::size_t slot = 0; slot < count_; ++slot) {
+        const auto node = static_cast<std::uint32_t>(slot);
+        if (is_live(node) && links_.level(node) > best_level) {
+            best_level = links_.level(node);
+            best = pack_entry(node, best_level);
+        }
+    }
+    return best;
+}
+
+void HnswIndex::connect_unreachable(std::uint32_t entry, int level, SearchContext& ctx) {
+    // In-links from live nodes, saturating: only "one" and "more than one" matter.
+    constexpr std::uint8_t kMany = 2;
+    const std::size_t max_links = links_.max_links(level);
+    const auto on_level = [&](std::uint32_t node) { return is_live(node) && links_.level(node) >= level; };
+    const auto links_of = [&](std::uint32_t node) {
+        const std::uint32_t* list = links_.list(node, level);
+        return std::make_pair(list + 1, list + 1 + std::min<std::size_t>(list[0], max_links));
+    };
+    std::vector<std::uint8_t> in_links(count_, 0);
+    for (std::size_t slot = 0; slot < count_; ++slot) {
+        if (!on_level(static_cast<std::uint32_t>(slot))) continue;
+        const auto [begin, end] = links_of(static_cast<std::uint32_t>(slot));
+        for (const std::uint32_t* p = begin; p != end; ++p)
+            if (in_links[*p] < kMany) ++in_links[*p];
+    }
+    std::vector<bool> reached(count_, false);
+    std::vector<std::uint32_t> stack;
+    const auto walk_from = [&](std::uint32_t start) {
+        reached[start] = true;
+        stack.push_back(start);
+        while (!stack.empty()) {
+            const std::uint32_t node = stack.back();
+            stack.pop_back();
+            const auto [begin, end] = links_of(node);
+            for (const std::uint32_t* p = begin; p != end; ++p)
+                if (on_level(*p) && !reached[*p]) {
+                    reached[*p] = true;
+                    stack.push_back(*p);
+                }
+        }
+    };
+    walk_from(entry);
+    for (std::size_t slot = 0; slot < count_; ++slot) {
+        const auto lost = static_cast<std::uint32_t>(slot);
+        if (!on_level(lost) || reached[lost]) continue;
+        // A reached node takes it in: the nearest reached one it links to, or
+        // else the nearest a search finds.
+        std::uint32_t host = kNoSlot;
+        const auto [begin, end] = links_of(lost);
+        for (const std::uint32_t* p = begin; p != end && host == kNoSlot; ++p)
+            if (on_level(*p) && reached[*p]) host = *p;
+        if (host == kNoSlot) {
+            const Prepared from = prepare_node(lost, ctx.query_scratch.data());
+            const std::uint64_t top = entry_.load(std::memory_order_acquire);
+            const std::uint32_t start = greedy_descend(from, static_cast<std::uint32_t>(top), static_cast<int>(top >> 32), level);
+            search_layer(from, start, params_.ef_construction, level, true, ctx);
+            for (std::size_t j = 0; j < ctx.found() && host == kNoSlot; ++j)
+                if (reached[ctx.found_at(j).id] && on_level(ctx.found_at(j).id)) host = ctx.found_at(j).id;
+        }
+        if (host == kNoSlot) continue;
+        // Into a free place of the host's list, or in place of its farthest
+        // link (lists are written nearest first) when that one has another in-link.
+        SpinLockGuard guard(links_.lock_flag(host));
+        std::uint32_t* list = links_.list(host, level);
+        const std::uint32_t count = std::min<std::uint32_t>(list[0], max_links);
+        if (count < max_links) {
+            store_relaxed(list + 1 + count, lost);
+            store_relaxed(list, count + 1);
+        } else if (in_links[list[count]] >= kMany) {
+            --in_links[list[count]];
+            store_relaxed(list + count, lost);
+        } else {
+            continue;
+        }
+        walk_from(lost);
+    }
 }
 
 void HnswIndex::free_tombstones() {
@@ -165,18 +251,7 @@ void HnswIndex::free_tombstones() {
     free_slots_.reserve(free_slots_.size() + dead.size());
     // Nothing below allocates: the index is never left half freed.
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
-    if (entry != kNoEntry && is_removed(static_cast<std::uint32_t>(entry))) {
-        std::uint64_t best = kNoEntry;
-        int best_level = -1;
-        for (std::size_t slot = 0; slot < count_; ++slot) {
-            const auto node = static_cast<std::uint32_t>(slot);
-            if (is_live(node) && links_.level(node) > best_level) {
-                best_level = links_.level(node);
-                best = pack_entry(node, best_level);
-            }
-        }
-        entry_.store(best, std::memory_order_release);
-    }
+    if (entry != kNoEntry && is_removed(static_cast<std::uint32_t>(entry))) entry_.store(live_entry(), std::memory_order_release);
     for (std::uint32_t node : dead) {
         links_.release_node(node);
         store_.clear(node);

@@ -164,12 +164,16 @@ void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
     for (std::size_t node = 0; node < n; ++node) {
         const auto slot = static_cast<std::uint32_t>(node);
         const int level = links_.level(slot);
+        const std::uint32_t first = links_.first_block(slot);
+        if (states_[node] == static_cast<std::uint8_t>(SlotState::kFree)) {  // out of the graph
+            if (level != 0 || first != LinkStore::kNoBlock)
+                throw FormatError("levels", "free slot " + at(node) + " has level " + std::to_string(level) +
+                                                " or upper blocks; it must have level 0 and none");
+            continue;
+        }
         if (level > layout.max_level)
             throw FormatError("levels", "node " + at(node) + " has level " + std::to_string(level) +
                                             " above max_level " + std::to_string(layout.max_level));
-        const std::uint32_t first = links_.first_block(slot);
-        if (level != 0 && states_[node] == static_cast<std::uint8_t>(SlotState::kFree))
-            throw FormatError("levels", "free slot " + at(node) + " has level " + std::to_string(level) + ", not 0");
         if (level == 0) {
             if (first != LinkStore::kNoBlock)
                 throw FormatError("upper_offsets", "node " + at(node) + " is on level 0 only but has upper blocks");
