@@ -868,3 +868,110 @@ def test_mmap_search_with_bad_links_everywhere(tmp_path):
         assert r.ids.shape == (len(QUERIES), 10)
         with pytest.raises(IndexFormatError):
             mapped.verify()
+
+
+# ----------------------------------------------------------------------------- removed and free slots
+
+
+def churned_file() -> VsxFile:
+    """An index with free slots (20 removed and consolidated) and tombstones (10 more removed)."""
+    if "churned" not in _CACHE:
+        index = _build("l2")
+        index.remove(np.arange(20), threads=1)  # past consolidate_fraction: repaired and freed
+        index.consolidate_fraction = 1.0
+        index.remove(np.arange(20, 30), threads=1)
+        stats = index.stats()
+        assert (stats["free_slots"], stats["removed"]) == (20, 10)
+        _CACHE["churned"] = bytes(index)
+    return ft.parse(_CACHE["churned"])
+
+
+def _slots(f: VsxFile, state: int) -> np.ndarray:
+    return np.flatnonzero(ft.section_array(f, "slot_states") == state)
+
+
+LIVE, REMOVED, FREE = 0, 1, 2
+
+
+def _at_slot(state: int, fn: Callable[[np.ndarray, int], None]) -> Callable[[np.ndarray, VsxFile], None]:
+    """fn(array, slot) on the first slot in `state`."""
+    return lambda a, f: fn(a, int(_slots(f, state)[0]))
+
+
+def _set(column: int | None, value) -> Callable[[np.ndarray, int], None]:
+    def fn(a: np.ndarray, slot: int) -> None:
+        if column is None:
+            a[slot] = value
+        else:
+            a[slot, column] = value
+    return fn
+
+
+def _link_to_free(a: np.ndarray, f: VsxFile) -> None:
+    live = int(_slots(f, LIVE)[0])
+    a[live, 0] = max(a[live, 0], 1)
+    a[live, 1] = int(_slots(f, FREE)[0])
+
+
+def _upper_link_to_free(a: np.ndarray, f: VsxFile) -> None:
+    rows = np.flatnonzero(a[:, 0] >= 1)
+    a[rows[0], 1] = int(_slots(f, FREE)[0])
+
+
+def _unowned_block_dirty(a: np.ndarray, f: VsxFile) -> None:
+    levels, offsets = ft.section_array(f, "levels"), ft.section_array(f, "upper_offsets")
+    owned = {int(offsets[i]) + l for i in range(len(levels)) for l in range(int(levels[i]))}
+    free = sorted(set(range(a.shape[0])) - owned)
+    assert free, "the churned file has no free upper block"
+    a[free[0], 0] = 1
+
+
+def _entry_on_free_slot(f: VsxFile) -> bytes:
+    return ft.with_descriptor(f, entry_point=int(_slots(f, FREE)[0]))
+
+
+def _version1_with_states(f: VsxFile) -> bytes:
+    d = copy.deepcopy(f.descriptor)
+    d["format_version"] = [1, 0]
+    return ft.reemit(f, descriptor=d, major=1)
+
+
+STATE_CASES = [
+    ("state_unknown", _sections_modified(slot_states=lambda a, f: a.__setitem__(0, 3)), "slot_states", "load"),
+    ("entry_point_free", _entry_on_free_slot, "slot_states", "load"),
+    ("free_slot_with_id", _sections_modified(ids=_at_slot(FREE, _set(None, 12345))), "ids", "load"),
+    ("removed_slot_with_id", _sections_modified(ids=_at_slot(REMOVED, _set(None, 12345))), "ids", "load"),
+    ("live_slot_with_missing_id", _sections_modified(ids=_at_slot(LIVE, _set(None, -1))), "ids", "load"),
+    ("free_slot_with_level", _sections_modified(levels=_at_slot(FREE, _set(None, 1))), "levels", "load"),
+    ("upper_link_to_free_slot", _sections_modified(upper_links=_upper_link_to_free), "upper_links", "load"),
+    ("unowned_block_not_zero", _sections_modified(upper_links=_unowned_block_dirty), "upper_links", "load"),
+    ("level0_link_to_free_slot", _sections_modified(level0_links=_link_to_free), "level0_links", "verify"),
+    ("free_slot_with_links", _sections_modified(level0_links=_at_slot(FREE, _set(0, 1))), "level0_links", "verify"),
+    ("free_slot_with_vector", _sections_modified(vectors=_at_slot(FREE, _set(0, 1.0))), "vectors", "verify"),
+    ("version1_with_states_section", _version1_with_states, "descriptor", "load"),
+    ("consolidate_fraction_above_one", _desc(consolidate_fraction=1.5), "descriptor", "load"),
+    ("consolidate_fraction_int", _desc(consolidate_fraction=0), "descriptor", "load"),
+    ("consolidate_fraction_nan", _desc(consolidate_fraction=float("nan")), "descriptor", "load"),
+    ("consolidate_fraction_missing", _desc(consolidate_fraction=DELETE), "descriptor", "load"),
+]
+
+
+@pytest.mark.parametrize("name,maker,section,mmap", STATE_CASES, ids=[c[0] for c in STATE_CASES])
+def test_crafted_slot_states(tmp_path, name, maker, section, mmap):
+    """Files with removed and free slots whose checksums are right and whose structure lies."""
+    data = maker(churned_file())
+    assert data != _CACHE["churned"]
+    assert_rejected(tmp_path, data, section=section, mmap=mmap)
+
+
+def test_churned_file_loads_everywhere(tmp_path):
+    """The file the crafted cases start from is valid: same answers from every loader."""
+    data = ft.reemit(churned_file())
+    assert data == _CACHE["churned"]  # the independent writer reproduces it byte for byte
+    path = write(tmp_path, data, "churned.vsx")
+    reference = vsearch.Index.from_bytes(data)
+    assert len(reference) == N - 30 and 25 not in reference and reference.stats()["free_slots"] == 20
+    for index in (vsearch.load(path), vsearch.load(path, mmap=True, verify=True)):
+        assert index.stats()["removed"] == 10 and index.consolidate_fraction == 1.0
+        a, b = index.search(QUERIES, k=10, threads=1), reference.search(QUERIES, k=10, threads=1)
+        assert np.array_equal(a.ids, b.ids) and not np.isin(a.ids, np.arange(30)).any()

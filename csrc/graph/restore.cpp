@@ -15,7 +15,7 @@ namespace {
 
 std::string at(std::size_t index) { return std::to_string(index); }
 
-// Invariant 18 of FORMAT.md: a slot that is not live has id -1 and a live
+// Invariant 17 of FORMAT.md: a slot that is not live has id -1 and a live
 // one (in a version-2 file: version 1 did not reserve -1) another id.
 void check_id_of_slot(std::size_t node, std::int64_t id, bool live, bool minus_one_reserved) {
     if (!live && id != kMissingId)
@@ -156,7 +156,7 @@ void HnswIndex::check_layout(const SavedLayout& layout) const {
         throw FormatError("levels", "the entry point is not on max_level");
 }
 
-// Invariants 4-9 and 17 of FORMAT.md: levels, upper blocks and upper links.
+// Invariants 4-9 of FORMAT.md: levels, upper blocks and upper links.
 void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
     const std::size_t n = count_;
     const std::size_t max_upper = links_.max_links(1);
@@ -214,7 +214,7 @@ void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
     }
 }
 
-// Invariants 10-11 and 18 of FORMAT.md, building the id map on the way.
+// Invariants 10-11 and 17 of FORMAT.md, building the id map on the way.
 void HnswIndex::build_label_map(const SavedLayout& layout) {
     max_id_ = layout.max_id;
     const std::size_t n = count_;
@@ -234,7 +234,7 @@ void HnswIndex::build_label_map(const SavedLayout& layout) {
     if (layout.max_id < max_id) throw FormatError("descriptor", "max_id is below the largest id in the ids section");
 }
 
-// Invariants 10-11 and 18 of FORMAT.md on a built id map.
+// Invariants 10-11 and 17 of FORMAT.md on a built id map.
 void HnswIndex::check_label_map() const {
     std::size_t live = 0;
     for (std::size_t node = 0; node < count_; ++node) {
@@ -249,7 +249,7 @@ void HnswIndex::check_label_map() const {
     if (live != slots_.size()) throw FormatError("ids", "the id map holds ids of slots that are not live");
 }
 
-// Invariants 12 and 17 of FORMAT.md.
+// Invariant 12 of FORMAT.md.
 void HnswIndex::check_level0() const {
     const std::size_t max_links = links_.max_links(0);
     const std::size_t words = 1 + max_links;
@@ -279,7 +279,7 @@ void HnswIndex::check_vectors() const {
     const std::size_t padding = store_.stride() - params_.dim;
     for (std::size_t node = 0; node < count_; ++node) {
         const float* row = store_.row(node);
-        if (states_[node] == static_cast<std::uint8_t>(SlotState::kFree)) {  // invariant 19
+        if (states_[node] == static_cast<std::uint8_t>(SlotState::kFree)) {  // invariants 13 and 15
             const bool zero = std::all_of(row, row + store_.stride(), [](float x) { return x == 0.0f && !std::signbit(x); });
             if (!zero || (store_.with_scalar() && store_.scalar(node) != 0.0f))
                 throw FormatError("vectors", "free slot " + at(node) + " holds a vector (or row scalar); it must be all zero");
