@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 import textwrap
+import threading
+import traceback
 
 import numpy as np
 import pytest
@@ -139,11 +141,11 @@ class ReferenceIndex:
         return len(present)
 
     def distances_of(self, queries, ids) -> np.ndarray:
-        """Exact distance of queries[i] to the live vector of ids[i, j]; inf where ids is -1."""
+        """Exact distance of queries[i] to the live vector of ids[i, j]; inf where ids is -1 (missing)."""
         ids = np.atleast_2d(ids)
         out = np.full(ids.shape, np.inf)
         for i, row in enumerate(ids):
-            found = row >= 0
+            found = row != vsearch.limits.MISSING_ID
             out[i, found] = exact_distances(np.atleast_2d(queries)[i], self.matrix(row[found]), self.metric)[0]
         return out
 
@@ -166,7 +168,7 @@ def assert_well_formed(ids, distances, k: int, live: int) -> None:
     in a row; finite distances, ascending."""
     ids, distances = np.atleast_2d(ids), np.atleast_2d(distances)
     assert ids.shape == distances.shape and ids.shape[1] == k, (ids.shape, distances.shape, k)
-    found = ids >= 0
+    found = ids != vsearch.limits.MISSING_ID
     expected = min(k, live)
     assert (found.sum(1) == expected).all(), f"rows should hold {expected} results: {ids[found.sum(1) != expected][:3]}"
     assert found[:, :expected].all() and (ids[:, expected:] == -1).all(), ids[:3]
@@ -182,10 +184,10 @@ def assert_search_valid(index, ref: ReferenceIndex, queries, k: int, *, ef=None,
     result = index.search(queries, k=k, ef=ef, threads=1)
     ids, dist = np.atleast_2d(result.ids), np.atleast_2d(result.distances)
     assert_well_formed(ids, dist, k, len(ref))
-    unknown = set(ids[ids >= 0].tolist()) - ref.vectors.keys()
+    found = ids != vsearch.limits.MISSING_ID
+    unknown = set(ids[found].tolist()) - ref.vectors.keys()
     assert not unknown, f"search returned ids that are not live: {sorted(unknown)[:10]}"
     true = ref.distances_of(queries, ids)
-    found = ids >= 0
     np.testing.assert_allclose(dist[found], true[found], rtol=1e-4, atol=1e-4)
     if exact:
         _, best = ref.search(queries, k)
@@ -233,3 +235,26 @@ def reload(index, how: str, folder):
     path = folder / f"reload_{how}.vsx"
     index.save(path)
     return vsearch.load(path, mmap=how == "mmap")
+
+
+def run_concurrently(bodies, seconds: float) -> None:
+    """Runs each ``body(stop)`` on a thread of its own until ``seconds`` have passed or one of them fails
+    (``stop``, a threading.Event, is then set); fails with every thread's traceback, or if one hangs."""
+    stop, failures = threading.Event(), []
+
+    def guarded(body):
+        try:
+            body(stop)
+        except BaseException:
+            failures.append(traceback.format_exc())
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=(body,), daemon=True) for body in bodies]
+    for thread in threads:
+        thread.start()
+    stop.wait(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
+    assert not failures, "\n".join(failures)

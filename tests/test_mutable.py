@@ -459,7 +459,8 @@ def live_recall(index, base, queries, live, ef: int = 128) -> float:
     _, gt_dist = brute_force(base[live], queries, 10, "l2")
     ids = index.search(queries, k=10, ef=ef).ids
     assert set(ids.ravel().tolist()) <= set(live.tolist())
-    return recall_at_k(np.searchsorted(live, ids), base[live], queries, gt_dist[:, 9], "l2")
+    rows = np.where(ids == limits.MISSING_ID, -1, np.searchsorted(live, ids))
+    return recall_at_k(rows, base[live], queries, gt_dist[:, 9], "l2")
 
 
 def test_recall_after_removing_half_and_after_refilling():

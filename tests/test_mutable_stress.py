@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -20,7 +19,7 @@ import vsearch
 from vsearch import errors
 
 from conftest import random_vectors
-from helpers import ReferenceIndex, assert_holds, assert_search_valid, assert_well_formed
+from helpers import ReferenceIndex, assert_holds, assert_search_valid, assert_well_formed, run_concurrently
 
 DIM, K = 8, 10
 STABLE = 300                            # ids 0..299, never changed
@@ -177,30 +176,9 @@ def test_writers_and_searchers_at_once():
     index = vsearch.Index(DIM, M=8, ef_construction=48, seed=0)
     index.add(stable, threads=1)
     writers = [Writer(index, w) for w in (0, 1)]
-    searches = [[], []]
-    reads = [[], []]
-    failures = []
-    stop = threading.Event()
-
-    def guarded(target, *args):
-        def body():
-            try:
-                target(*args)
-            except BaseException:
-                failures.append(traceback.format_exc())
-                stop.set()
-        return threading.Thread(target=body, daemon=True)
-
-    threads = [guarded(w.run, stop) for w in writers] + [
-        guarded(searcher, index, s, stop, searches[s], reads[s]) for s in (0, 1)]
-    for thread in threads:
-        thread.start()
-    stop.wait(DURATION)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
-    assert not failures, "\n".join(failures)
+    searches, reads = [[], []], [[], []]
+    run_concurrently([w.run for w in writers] + [
+        (lambda stop, s=s: searcher(index, s, stop, searches[s], reads[s])) for s in (0, 1)], DURATION)
 
     # the run did what it is for: every kind of change, many searches, results among the churned ids
     for writer in writers:
