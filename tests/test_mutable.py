@@ -155,14 +155,15 @@ def test_removing_everything_then_adding_again():
     check(index, ref)
 
 
-def test_remove_and_upsert_on_a_mapped_index_are_refused(tmp_path):
+def test_changes_to_a_mapped_index_are_refused(tmp_path):
     index, ref = with_holes()
     index.save(tmp_path / "m.vsx")
     mapped = vsearch.load(tmp_path / "m.vsx", mmap=True)
     before = index_state(mapped, random_vectors(5, DIM, seed=5))
     alive = int(ref.ids()[0])
     for call in (lambda: mapped.remove(alive), lambda: mapped.remove([alive], missing_ok=True),
-                 lambda: mapped.upsert(random_vectors(1, DIM, seed=6), ids=[alive])):
+                 lambda: mapped.upsert(random_vectors(1, DIM, seed=6), ids=[alive]),
+                 mapped.consolidate, mapped.compact):
         with pytest.raises(errors.ReadOnlyIndexError, match=r"index\.copy\(\)"):
             call()
     assert index_state(mapped, random_vectors(5, DIM, seed=5)) == before
@@ -214,10 +215,10 @@ def test_upsert_of_a_removed_id_adds_it_again():
     check(index, ref)
 
 
-@pytest.mark.parametrize("ids, error", [([1, 2, 1], errors.DuplicateIdError), ([300, 301, 300], errors.DuplicateIdError),
-                                        ([1, -1, 2], errors.InvalidParameterError),
-                                        ([limits.MISSING_ID, 400, 401], errors.InvalidParameterError),
-                                        ([1, 2], errors.InvalidParameterError), ([1.5, 2, 3], errors.InvalidParameterError)])
+@pytest.mark.parametrize("ids, error", [
+    ([1, 2, 1], errors.DuplicateIdError), ([300, 301, 300], errors.DuplicateIdError),
+    ([1, -1, 2], errors.InvalidParameterError), ([limits.MISSING_ID, 400, 401], errors.InvalidParameterError),
+    ([1, 2], errors.InvalidParameterError), ([1.5, 2, 3], errors.InvalidParameterError)])
 def test_upsert_refuses_repeated_ids_and_minus_one_and_changes_nothing(ids, error):
     index, ref = with_holes()
     queries = random_vectors(10, DIM, seed=10)

@@ -107,10 +107,10 @@ class Run:
         form = self.rng.integers(0, 3)
         arg = request[0] if len(request) == 1 and form == 0 else np.array(request) if form == 1 else request
         if unknown and self.rng.random() < 0.5:
-            self.unchanged(lambda: self.index.remove(arg), errors.UnknownIdError, match=rf"\b{unknown[0]}\b")
+            self.unchanged(lambda: self.index.remove(arg, threads=1), errors.UnknownIdError, match=rf"\b{unknown[0]}\b")
             self.done["remove refused"] += 1
             return
-        assert self.index.remove(arg, missing_ok=bool(unknown)) == self.ref.remove(ids) == len(set(ids))
+        assert self.index.remove(arg, missing_ok=bool(unknown), threads=1) == self.ref.remove(ids) == len(set(ids))
         self.within_fraction()
 
     def upsert(self) -> None:
@@ -170,13 +170,13 @@ class Run:
 
     def consolidate(self) -> None:
         before = self.index.stats()
-        assert self.index.consolidate() == before["removed"]
+        assert self.index.consolidate(threads=1) == before["removed"]
         after = self.index.stats()
         assert after["removed"] == 0 and after["free_slots"] == before["free_slots"] + before["removed"]
         assert after["slots"] == before["slots"]
 
     def compact(self) -> None:
-        self.index.compact()
+        self.index.compact(threads=1)
         stats = self.index.stats()
         assert stats["capacity"] == stats["slots"] == len(self.ref)
         assert stats["removed"] == stats["free_slots"] == 0
