@@ -14,7 +14,7 @@ import pytest
 import vsearch
 from vsearch import errors, limits
 
-from conftest import brute_force, make_clustered, random_vectors, recall_at_k
+from conftest import brute_force, random_vectors, recall_at_k
 from helpers import (RELOADS, ReferenceIndex, assert_holds, assert_same_search, assert_search_valid,
                      assert_well_formed, index_state, reload, slot_stats)
 
@@ -190,6 +190,40 @@ def test_upsert_replaces_present_ids_and_adds_the_others():
     ids, _ = index.search(old, k=101, ef=300)                   # id 5 once, at its new vector's distance
     assert (ids == 5).sum() == 1
     check(index, ref, queries=np.vstack([new, old]))
+
+
+@pytest.mark.parametrize("fraction", [0.1, 1.0])
+def test_upserting_every_vector_keeps_a_searchable_graph(fraction):
+    """Re-embedding: every id gets a new vector in one call. The old versions are all tombstones at once
+    (then, past the fraction, consolidated); the new ones must still be linked to each other."""
+    index, ref = build(200, fraction=fraction)
+    vectors = random_vectors(230, DIM, seed=30)
+    index.upsert(vectors, ids=np.arange(230))                   # 200 replaced, 30 new
+    ref.put(vectors, np.arange(230))
+    assert index.stats()["mean_degree_level0"] > 2
+    found = index.search(vectors, k=1).ids[:, 0]
+    assert (found == np.arange(230)).mean() >= 0.99             # each new vector finds itself
+    check(index, ref, queries=vectors[:20])
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.1])
+def test_every_vector_stays_findable_through_churn(fraction):
+    """20 rounds of removing half of 100 vectors and adding 50 new ones (among the tombstones, or into
+    freed slots): after each round every live vector is found by its own vector. (Adding the same
+    vectors without removing any gives no miss in 125,000 such searches, seeds 0-9.)"""
+    for seed in range(4):
+        index = vsearch.Index(DIM, M=8, ef_construction=64, seed=seed)
+        index.consolidate_fraction = fraction
+        data = random_vectors(1100, DIM, seed=seed)
+        index.add(data[:100], ids=np.arange(100), threads=1)
+        for round in range(20):
+            index.remove(np.random.default_rng(seed + round).choice(index.ids(), 50, replace=False), threads=1)
+            new = np.arange(100 + 50 * round, 150 + 50 * round)
+            index.add(data[new], ids=new, threads=1)
+            ids = index.ids()
+            found = index.search(data[ids], k=1, ef=64).ids[:, 0]
+            assert (found == ids).all(), f"seed {seed} round {round}: {ids[found != ids].tolist()} not found"
+        index.verify()
 
 
 def test_upsert_takes_one_vector_threads_and_progress():
@@ -465,23 +499,31 @@ def live_recall(index, base, queries, live, ef: int = 128) -> float:
 
 
 def test_recall_after_removing_half_and_after_refilling():
-    base, queries = make_clustered(2 * RECALL_N, RECALL_DIM, n_queries=RECALL_QUERIES, seed=5)
-    index = vsearch.Index(RECALL_DIM, M=16, ef_construction=100, seed=5)
+    """Gaussian vectors (clustered ones reach recall 1.0 and would hide a loss), M=8: a hard case for
+    the repair. Measured (one thread, so every run is the same): 0.969 before removing, 0.987 with the
+    tombstones, 0.963 consolidated, 0.953 refilled, and 0.985 for an index built afresh from the live half."""
+    data = random_vectors(2 * RECALL_N + RECALL_QUERIES, RECALL_DIM, seed=5)
+    base, queries = data[:2 * RECALL_N], data[2 * RECALL_N:]
+    index = vsearch.Index(RECALL_DIM, M=8, ef_construction=64, seed=5)
     index.consolidate_fraction = 1.0
     index.add(base[:RECALL_N], threads=1)
     gone = np.random.default_rng(5).choice(RECALL_N, RECALL_N // 2, replace=False)
     index.remove(gone)
     live = np.setdiff1d(np.arange(RECALL_N), gone)
     tombstoned = live_recall(index, base, queries, live)
-    assert tombstoned >= 0.95, tombstoned                       # the tombstones still route
-    assert index.consolidate() == RECALL_N // 2
+    assert tombstoned >= 0.98, tombstoned                       # the tombstones still route
+    assert index.consolidate(threads=1) == RECALL_N // 2
     consolidated = live_recall(index, base, queries, live)
-    assert consolidated >= 0.95, consolidated                   # the repaired graph is as good
+    fresh = vsearch.Index(RECALL_DIM, M=8, ef_construction=64, seed=5)
+    fresh.add(base[live], ids=live, threads=1)
+    rebuilt = live_recall(fresh, base, queries, live)
+    assert consolidated >= 0.955 and consolidated >= rebuilt - 0.03, (consolidated, rebuilt)
     index.verify()
-    index.add(base[RECALL_N:RECALL_N + RECALL_N // 2], ids=np.arange(RECALL_N, RECALL_N + RECALL_N // 2), threads=1)
-    assert index.stats()["free_slots"] == 0                     # new vectors in the freed slots
-    refilled = live_recall(index, base, queries, np.concatenate([live, np.arange(RECALL_N, RECALL_N + RECALL_N // 2)]))
-    assert refilled >= 0.95, refilled
+    new = np.arange(RECALL_N, RECALL_N + RECALL_N // 2)
+    index.add(base[new], ids=new, threads=1)
+    assert index.stats()["free_slots"] == 0                     # the new vectors took the freed slots
+    refilled = live_recall(index, base, queries, np.concatenate([live, new]))
+    assert refilled >= 0.945, refilled
     index.verify()
 
 

@@ -107,7 +107,7 @@ class Run:
         form = self.rng.integers(0, 3)
         arg = request[0] if len(request) == 1 and form == 0 else np.array(request) if form == 1 else request
         if unknown and self.rng.random() < 0.5:
-            self.unchanged(lambda: self.index.remove(arg, threads=1), errors.UnknownIdError, match=rf"\b{unknown[0]}\b")
+            self.unchanged(lambda: self.index.remove(arg, threads=1), errors.UnknownIdError, match=rf"(?<![\d-]){unknown[0]}(?!\d)")
             self.done["remove refused"] += 1
             return
         assert self.index.remove(arg, missing_ok=bool(unknown), threads=1) == self.ref.remove(ids) == len(set(ids))
