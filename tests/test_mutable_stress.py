@@ -1,5 +1,5 @@
-"""Threads adding, removing, upserting and consolidating while other threads search, get and test
-membership (issue 10's thread safety), for a few seconds.
+"""Threads adding, removing, upserting, consolidating and compacting while other threads search, get,
+test membership and verify (issue 10's thread safety), for a few seconds.
 
 Two writers own disjoint id ranges and record every version of every id with the time window of
 the call that made or ended it; a block of stable ids is never touched, so every search has at
@@ -100,9 +100,13 @@ class Writer:
                 if ids:
                     self.put(ids, upsert=True)
                     self.done["upsert"] += 1
-            elif self.number == 0:
+            elif self.number == 0 and self.done["consolidate"] % 4 != 3:
                 self.index.consolidate()
                 self.done["consolidate"] += 1
+            elif self.number == 0:
+                self.index.compact()                            # renumbers every slot under the searches
+                self.done["compact"] += 1
+                self.done["consolidate"] += 1                   # it consolidates first
 
 
 def searcher(index, number: int, stop: threading.Event, searches: list, reads: list) -> None:
@@ -122,6 +126,8 @@ def searcher(index, number: int, stop: threading.Event, searches: list, reads: l
         contained = id in index
         reads.append((start, time.perf_counter(), id, vector, contained))
         assert STABLE <= len(index) <= STABLE + 2 * POOL
+        if number == 1 and len(searches) % 100 == 0:
+            index.verify()                                      # waits for running changes; never fails
 
 
 def check_searches(searches, stable: np.ndarray, writers) -> int:
@@ -183,7 +189,7 @@ def test_writers_and_searchers_at_once():
     # the run did what it is for: every kind of change, many searches, results among the churned ids
     for writer in writers:
         assert min(writer.done[op] for op in ("add", "remove", "upsert")) >= 20, writer.done
-    assert writers[0].done["consolidate"] >= 3, writers[0].done
+    assert writers[0].done["consolidate"] >= 3 and writers[0].done["compact"] >= 1, writers[0].done
     assert min(len(s) for s in searches) >= 50, [len(s) for s in searches]
     churned = check_searches(searches[0] + searches[1], stable.astype(np.float64), writers)
     assert churned >= 100, churned
