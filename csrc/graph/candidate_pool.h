@@ -91,4 +91,81 @@ private:
     std::size_t cursor_ = 0;
 };
 
+// CandidatePool for a graph with tombstones: they are walked like any node,
+// but only live entries count towards the capacity, so the results fill up
+// from live nodes however many tombstones the search passes. Holds the
+// capacity's live entries and the tombstones nearer than the farthest of
+// them (those may still lead somewhere); finish() leaves only the live ones.
+class FilteredPool {
+public:
+    // Room for a pool of `capacity` live entries and as many tombstones
+    // (more are allocated as needed).
+    void reserve(std::size_t capacity) { items_.reserve(2 * capacity + 1); }
+
+    // `capacity` must be at least 1.
+    void reset(std::size_t capacity) {
+        capacity_ = capacity;
+        items_.clear();
+        live_ = 0;
+        cursor_ = 0;
+    }
+
+    bool full() const { return live_ == capacity_; }
+    // While full, the farthest entry is live (trailing tombstones are dropped).
+    float bound() const { return full() ? items_.back().distance : kNoBound; }
+
+    void insert(float distance, std::uint32_t id, bool live) {
+        if (full() && !(distance < items_.back().distance)) return;
+        const auto pos = std::upper_bound(items_.begin(), items_.end(), distance,
+                                          [](float d, const Entry& e) { return d < e.distance; });
+        const std::size_t index = static_cast<std::size_t>(pos - items_.begin());
+        items_.insert(pos, Entry{distance, id, live, false});
+        if (index < cursor_) cursor_ = index;
+        if (!live) return;
+        if (++live_ > capacity_) {  // drop the farthest live entry
+            while (!items_.back().live) items_.pop_back();
+            items_.pop_back();
+            --live_;
+        }
+        if (full())
+            while (!items_.back().live) items_.pop_back();
+        cursor_ = std::min(cursor_, items_.size());
+    }
+
+    bool has_unexpanded() const { return cursor_ < items_.size(); }
+
+    std::uint32_t pop() {
+        const std::uint32_t id = items_[cursor_].id;
+        items_[cursor_].expanded = true;
+        while (cursor_ < items_.size() && items_[cursor_].expanded) ++cursor_;
+        return id;
+    }
+    bool peek(std::uint32_t* id) const {
+        if (cursor_ >= items_.size()) return false;
+        *id = items_[cursor_].id;
+        return true;
+    }
+
+    // Ends a search: only the live entries stay, nearest first.
+    void finish() {
+        items_.erase(std::remove_if(items_.begin(), items_.end(), [](const Entry& e) { return !e.live; }), items_.end());
+        cursor_ = items_.size();
+    }
+    std::size_t size() const { return items_.size(); }
+    Neighbor at(std::size_t i) const { return {items_[i].distance, items_[i].id}; }
+
+private:
+    struct Entry {
+        float distance;
+        std::uint32_t id;
+        bool live;
+        bool expanded;
+    };
+    static constexpr float kNoBound = __builtin_huge_valf();
+    std::vector<Entry> items_;
+    std::size_t capacity_ = 0;
+    std::size_t live_ = 0;
+    std::size_t cursor_ = 0;
+};
+
 }  // namespace vsearch

@@ -302,64 +302,35 @@ void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::si
     const bool filter = filters_results();
     if (level == 0) {
         if (filter)
-            search_level_live<false>(query, entry, ef, level, ctx);
+            search_level<false, true>(query, entry, ef, level, ctx);
         else
-            search_level<false>(query, entry, ef, level, ctx);
+            search_level<false, false>(query, entry, ef, level, ctx);
     } else {
         if (filter)
-            search_level_live<true>(query, entry, ef, level, ctx);
+            search_level<true, true>(query, entry, ef, level, ctx);
         else
-            search_level<true>(query, entry, ef, level, ctx);
+            search_level<true, false>(query, entry, ef, level, ctx);
     }
 }
 
-template <bool kUpper>
-void HnswIndex::search_level_live(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
-                                  SearchContext& ctx) const {
-    CandidatePool& results = ctx.pool;  // live nodes only; bound() is the distance to beat
-    VisitedSet& visited = *ctx.visited;
-    std::vector<Neighbor>& frontier = ctx.frontier;
-    const auto farther = [](const Neighbor& a, const Neighbor& b) { return a.distance > b.distance; };
-    const std::size_t capacity = std::min(ef, live_count());
-    results.reset(capacity);
-    frontier.clear();
-    if (capacity == 0) return;
-    visited.reset(count_);
-    visited.test_and_set(entry);
-    const float entry_distance = distance_to(query, entry);
-    if (is_live(entry)) results.insert(entry_distance, entry);
-    frontier.push_back({entry_distance, entry});
-    const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
-
-    while (!frontier.empty()) {
-        std::pop_heap(frontier.begin(), frontier.end(), farther);
-        const Neighbor current = frontier.back();
-        frontier.pop_back();
-        if (current.distance > results.bound()) break;
-        const std::uint32_t* list = links_.list(current.id, level);
-        const std::uint32_t count = std::min(load_relaxed(list), max_links);
-        for (std::uint32_t j = 1; j <= count; ++j) {
-            const std::uint32_t neighbor = load_relaxed(list + j);
-            if (neighbor >= count_ || (kUpper && links_.level(neighbor) < level)) continue;  // as in search_level
-            if (visited.test_and_set(neighbor)) continue;
-            const float d = distance_to(query, neighbor);
-            if (!(d < results.bound())) continue;
-            frontier.push_back({d, neighbor});
-            std::push_heap(frontier.begin(), frontier.end(), farther);
-            if (is_live(neighbor)) results.insert(d, neighbor);
-        }
-    }
-}
-
-template <bool kUpper>
+template <bool kUpper, bool kFiltered>
 void HnswIndex::search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
                              SearchContext& ctx) const {
-    CandidatePool& pool = ctx.pool;
+    auto& pool = [&]() -> auto& {
+        if constexpr (kFiltered) return ctx.filtered; else return ctx.pool;
+    }();
+    const auto add_candidate = [&](float d, std::uint32_t node) {
+        if constexpr (kFiltered) pool.insert(d, node, is_live(node)); else pool.insert(d, node);
+    };
+    ctx.used_filtered = kFiltered;
+    // A pool larger than the index never fills.
+    const std::size_t capacity = std::min(ef, kFiltered ? live_count() : count_);
+    pool.reset(capacity);
+    if (capacity == 0) return;
     VisitedSet& visited = *ctx.visited;
-    pool.reset(std::min(ef, count_));  // a pool larger than the index never fills
     visited.reset(count_);
     visited.test_and_set(entry);
-    pool.insert(distance_to(query, entry), entry);
+    add_candidate(distance_to(query, entry), entry);
     const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
     std::vector<std::uint32_t>& fresh = ctx.fresh;
     fresh.resize(max_links);
@@ -387,13 +358,15 @@ void HnswIndex::search_level(const Prepared& query, std::uint32_t entry, std::si
             const std::uint32_t neighbor = fresh[j];
             if (visited.test_and_set(neighbor)) continue;
             store_.prefetch(neighbor, kPrefetchBytes);
+            if constexpr (kFiltered) __builtin_prefetch(states_.data() + neighbor);
             fresh[kept++] = neighbor;
         }
         for (std::size_t j = 0; j < kept; ++j) {
             const float d = distance_to(query, fresh[j]);
-            if (d < pool.bound()) pool.insert(d, fresh[j]);
+            if (d < pool.bound()) add_candidate(d, fresh[j]);
         }
     }
+    if constexpr (kFiltered) pool.finish();
 }
 
 void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count,
@@ -483,8 +456,8 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
         std::vector<Neighbor>& candidates = ctx.candidates;
         candidates.clear();
         chosen[level].clear();
-        for (std::size_t j = 0; j < ctx.pool.size(); ++j) {
-            const Neighbor found = ctx.pool.at(j);
+        for (std::size_t j = 0; j < ctx.found(); ++j) {
+            const Neighbor found = ctx.found_at(j);
             if (found.id != node) candidates.push_back(found);  // concurrent inserts may reach us
         }
         if (candidates.empty()) continue;
@@ -522,9 +495,9 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
     const std::uint32_t start =
         greedy_descend(prepared, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
     search_layer(prepared, start, std::max(ef, k), 0, ctx);
-    const std::size_t found = std::min(k, ctx.pool.size());
+    const std::size_t found = std::min(k, ctx.found());
     for (std::size_t j = 0; j < found; ++j) {
-        const Neighbor hit = ctx.pool.at(j);
+        const Neighbor hit = ctx.found_at(j);
         out_ids[j] = ids_[hit.id];
         out_distances[j] = space_.finish(prepared, hit.distance);
     }

@@ -277,14 +277,10 @@ private:
     std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
     void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
     // search_layer for level 0 (kUpper false: no level check, the searches'
-    // hot path) or an upper level (kUpper true: only inserts walk those).
-    template <bool kUpper>
+    // hot path) or an upper level (kUpper true: only inserts walk those);
+    // kFiltered walks tombstones but keeps only live nodes in the results.
+    template <bool kUpper, bool kFiltered>
     void search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
-    // The same beam search past tombstones: every node is walked, only live
-    // ones enter the results, so they fill up from the live vectors.
-    template <bool kUpper>
-    void search_level_live(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
-                           SearchContext& ctx) const;
     // Marks the live slot of `id` removed (growth held exclusively).
     void make_tombstone(std::uint32_t slot);
     // Appends the slots the next `n` new vectors take to `nodes` (room

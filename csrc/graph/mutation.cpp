@@ -140,8 +140,8 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
         if (top >= level) {
             const std::uint32_t start = greedy_descend(from, static_cast<std::uint32_t>(entry), top, level);
             search_layer(from, start, params_.ef_construction, level, ctx);
-            for (std::size_t j = 0; j < ctx.pool.size(); ++j)
-                if (ctx.pool.at(j).id != node) candidates.push_back(ctx.pool.at(j));
+            for (std::size_t j = 0; j < ctx.found(); ++j)
+                if (ctx.found_at(j).id != node) candidates.push_back(ctx.found_at(j));
         }
     }
     std::sort(candidates.begin(), candidates.end(), closer_first);

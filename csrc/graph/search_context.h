@@ -9,10 +9,6 @@
 
 namespace vsearch {
 
-// Room an insert's search frontier gets up front, in beams: past tombstones it
-// holds more than the beam (every walked node closer than the live results).
-constexpr std::size_t kFrontierReserve = 4;
-
 // Per-thread scratch for searching and inserting.
 struct HnswIndex::SearchContext {
     SearchContext(VisitedPool& pool, std::size_t scratch_size)
@@ -27,7 +23,7 @@ struct HnswIndex::SearchContext {
         pool.reserve(beam);
         fresh.reserve(max_links);
         candidates.reserve(beam + max_links);
-        frontier.reserve(kFrontierReserve * beam + max_links);
+        filtered.reserve(beam);
         kept.reserve(max_links);
         relinked.reserve(max_links + 1);
         chosen.resize(static_cast<std::size_t>(top_level) + 1);
@@ -35,10 +31,16 @@ struct HnswIndex::SearchContext {
     }
 
     VisitedPool::Lease visited;
+    // The last search_layer's beam: `pool`, or `filtered` past tombstones;
+    // found() and found_at() read whichever it used.
     CandidatePool pool;
+    FilteredPool filtered;
+    bool used_filtered = false;
+    std::size_t found() const { return used_filtered ? filtered.size() : pool.size(); }
+    Neighbor found_at(std::size_t j) const { return used_filtered ? filtered.at(j) : pool.at(j); }
+
     std::vector<std::uint32_t> fresh;           // unvisited neighbours of the expanded node
     std::vector<Neighbor> candidates;           // a new node's candidates on the current level
-    std::vector<Neighbor> frontier;             // search_level_live's nodes to expand (a min-heap)
     std::vector<Neighbor> kept;                 // select_neighbors' choice
     std::vector<Neighbor> relinked;             // a full list plus the node linking back to it
     std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
