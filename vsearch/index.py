@@ -202,7 +202,11 @@ class Index:
         Raises a :mod:`vsearch.errors` error, leaving the index unchanged, for a
         wrong dimension or dtype, NaN/inf values, a zero vector with cosine, or
         ids that are repeated or already present; ``MemoryError``, also leaving
-        it unchanged, when the batch does not fit. An exception raised while
+        it unchanged, when the batch does not fit.
+
+        Freed slots (see :meth:`remove`) are filled first; a batch that would
+        otherwise grow the index while removed vectors still hold slots
+        consolidates first, so churn does not grow memory. An exception raised while
         progress is shown (Ctrl-C) comes once the whole batch is in: an add
         never stops half-way.
 

@@ -164,6 +164,14 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
     AddOutcome outcome;
     if (n == 0) return outcome;
     check_rows(vectors, n, "vectors");
+    bool grows_past_tombstones;
+    {
+        GrowthLock::Shared lock(growth_);
+        grows_past_tombstones = removed_ > 0 && count_ + n - std::min(n, free_slots_.size()) > capacity_;
+    }
+    // Growing would copy the whole index and could double its memory while
+    // tombstones hold slots: free them for this batch instead.
+    if (grows_past_tombstones) consolidate(threads);
     {
         std::shared_lock<std::shared_mutex> no_save(mutations_);
         std::vector<std::uint32_t> nodes;

@@ -172,7 +172,8 @@ public:
     // both. Everything the batch needs (memory, search state, threads) is had
     // before the index changes, so a failed add (bad_alloc, too many vectors)
     // leaves it as it was. `progress(done)` is called from the calling thread.
-    // May consolidate afterwards (see remove).
+    // Consolidates first when the batch would grow the index while tombstones
+    // hold slots, and (upsert) afterwards past consolidate_fraction().
     AddOutcome add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                    const std::function<void(std::size_t)>& progress = nullptr, bool replace = false);
 

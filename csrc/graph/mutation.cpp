@@ -18,6 +18,14 @@ namespace vsearch {
 namespace {
 
 constexpr std::uint32_t kNoSlot = std::numeric_limits<std::uint32_t>::max();
+// Removed nodes a repair walks through, in lists' lengths: enough to reach
+// the live nodes near a node whose whole neighbourhood was removed (90%
+// removals), while a node that lost a few links walks only those.
+constexpr std::size_t kRemovedWalkBudget = 8;
+// The walk goes past the removed links themselves only for a node that lost
+// more than this share of its links.
+constexpr std::size_t kDeepWalkLostNum = 1;
+constexpr std::size_t kDeepWalkLostDen = 4;
 
 // A live node's list on one level that links to at least one tombstone.
 struct Damaged {
@@ -124,18 +132,31 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
     const auto consider = [&](std::uint32_t other) {
         if (is_live(other) && !seen.test_and_set(other)) candidates.push_back({distance_to(from, other), other});
     };
-    const std::uint32_t* list = links_.list(node, level);
-    const std::uint32_t count = std::min<std::uint32_t>(list[0], max_links);
-    for (std::uint32_t j = 1; j <= count; ++j) {
-        const std::uint32_t other = list[j];
-        if (!is_removed(other)) {
-            consider(other);
-            continue;
+    // Candidates: the live links, and the live nodes behind removed links
+    // (FreshDiskANN takes one hop; after heavy removal the nearest live nodes
+    // lie behind chains of removed ones, so the walk goes on through removed
+    // nodes only, breadth first, up to a budget).
+    std::vector<std::uint32_t>& removed = ctx.fresh;
+    removed.clear();
+    const auto walk = [&](std::uint32_t from_node) {
+        const std::uint32_t* links = links_.list(from_node, level);
+        const std::uint32_t n = std::min<std::uint32_t>(links[0], max_links);
+        for (std::uint32_t j = 1; j <= n; ++j) {
+            const std::uint32_t other = links[j];
+            if (!is_removed(other)) {
+                consider(other);
+            } else if (!seen.test_and_set(other)) {
+                removed.push_back(other);
+            }
         }
-        const std::uint32_t* second = links_.list(other, level);
-        const std::uint32_t second_count = std::min<std::uint32_t>(second[0], max_links);
-        for (std::uint32_t k = 1; k <= second_count; ++k) consider(second[k]);
-    }
+    };
+    walk(node);
+    const std::uint32_t count = std::min<std::uint32_t>(links_.list(node, level)[0], max_links);
+    // One hop suffices (and costs least) while most of the neighbourhood lives.
+    const std::size_t lost = removed.size();
+    const bool deep = lost * kDeepWalkLostDen > count * kDeepWalkLostNum;
+    const std::size_t budget = deep ? kRemovedWalkBudget * max_links : lost;
+    for (std::size_t next = 0; next < removed.size() && next < budget; ++next) walk(removed[next]);
     if (candidates.empty()) {
         // Every link and every link of a linked tombstone is gone: find
         // neighbours the way an insert does, or the node would be cut off.
@@ -149,7 +170,18 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
         }
     }
     std::sort(candidates.begin(), candidates.end(), closer_first);
+    // The heuristic alone keeps a sparse, diverse list; in a built graph the
+    // reverse links of later inserts fill lists up further, and recall needs
+    // that density. So the nearest candidates it pruned make the list as
+    // long as it was.
+    std::vector<Neighbor>& ranked = ctx.relinked;
+    ranked.assign(candidates.begin(), candidates.end());
     select_neighbors(candidates, max_links, ctx);
+    const std::size_t target = std::min<std::size_t>(count, ranked.size());
+    for (std::size_t j = 0; j < ranked.size() && candidates.size() < target; ++j)
+        if (std::none_of(candidates.begin(), candidates.end(), [&](const Neighbor& kept) { return kept.id == ranked[j].id; }))
+            candidates.push_back(ranked[j]);
+    std::sort(candidates.begin(), candidates.end(), closer_first);
     SpinLockGuard guard(links_.lock_flag(node));
     write_links(node, level, candidates);
 }
