@@ -94,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=tuple(SUITES), default=None,
-                   help="; ".join(f"{s.name}: {s.about}" for s in SUITES.values()) + " (default: default)")
+                   help="; ".join(f"{s.name}: {s.about}" for s in SUITES.values()).replace("%", "%%")
+                        + " (default: default)")
     p.add_argument("--reference", action="store_true",
                    help=f"write the run into bench/results/reference/<suite>/ (replacing what is there) and "
                         f"rewrite that suite's tables in README.md; without --suite, every suite the README "
