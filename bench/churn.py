@@ -9,7 +9,9 @@ threads), then copied:
 
 * removals (on the copy): remove ``removals[0]`` of the initial set at random, then
   more, up to each next share; each step is timed and ends with a consolidation
-  (vsearch repairs the graph and frees the slots; hnswlib only marks, so it has none);
+  (vsearch repairs the graph and frees the slots; hnswlib only marks, so it has none).
+  vsearch's ``remove`` also consolidates by itself once the removed share passes its
+  ``consolidate_fraction``, so its removal time may hold a consolidation already;
 * churn (on the original): ``rounds`` rounds of "remove ``fraction`` of the live set at
   random, add as many vectors from the pool" (vsearch consolidates by itself; hnswlib
   reuses the removed slots). Each engine's index bytes, its slot counts and the

@@ -322,10 +322,11 @@ def removal_time_table(ds: dict[str, Any], phase: str) -> str:
 
 
 def churn_memory_table(ds: dict[str, Any]) -> str:
-    """One line per churn round: each engine's index memory and slot counts, the time of the
-    round's removal and addition, and the whole process's resident memory."""
+    """One line after the build, then one per churn round: each engine's index memory and slot
+    counts, the time of the round's removal and addition, and the whole process's resident memory."""
     names = list(ds["builds"])
-    rows = []
+    rows = [["build"] + [cell for name in names for cell in (fmt_mib(ds["builds"][name]["index_bytes"]), "–", "–")]
+            + ["–"]]
     for m in ds["memory"]:
         cells = [str(m["round"])]
         for name in names:
