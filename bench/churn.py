@@ -75,7 +75,7 @@ class Churn:
                              f"{self.plan.fraction:.0%} churn")
 
     def engines(self) -> list[Engine]:
-        """The run's engines that can remove and add, each built on the initial live set."""
+        """The run's engines that can remove and add (a notice for each other one)."""
         out = []
         for engine in self.runner.make_engines(self.metric):
             if engine.mutable:
