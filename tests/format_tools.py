@@ -29,6 +29,7 @@ HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian, D, desc crc,
 HEADER_SIZE = HEADER.size  # 32
 ALIGN = 64
 NO_UPPER = 0xFFFFFFFF
+CURRENT_MAJOR = 2  # the version vsearch writes; 1 (no slot_states section) still loads
 
 # ----------------------------------------------------------------------------- CRC-32C
 
@@ -155,6 +156,7 @@ ROW_DTYPES = {
     "level0_links": np.uint32,
     "upper_offsets": np.uint32,
     "upper_links": np.uint32,
+    "slot_states": np.uint8,
 }
 
 
@@ -189,7 +191,7 @@ def emit(
     *,
     patch_descriptor: Callable[[dict], None] | None = None,
     descriptor_bytes: bytes | None = None,
-    major: int = 1,
+    major: int = CURRENT_MAJOR,
     minor: int = 0,
     magic: bytes = MAGIC,
     endian: int = ENDIAN_MARK,
@@ -256,6 +258,8 @@ def reemit(f: VsxFile, *, descriptor: Any = None, sections: dict[str, bytes] | N
     secs = dict(f.sections)
     if sections:
         secs.update(sections)
+    kw.setdefault("major", f.major)
+    kw.setdefault("minor", f.minor)
     return emit(desc, secs, **kw)
 
 

@@ -676,13 +676,14 @@ CASES += [
     ("max_id_too_small", _max_id_below, None, "load"),
     ("library_not_str", _desc(library=5), "descriptor", "load"),
     # versions
-    ("header_major_2", _header(major=2), None, "load"),
+    ("header_major_3", _header(major=3), None, "load"),
     ("header_major_0", _header(major=0), None, "load"),
     ("header_major_65535", _header(major=65535), None, "load"),
-    ("descriptor_version_2", _desc(format_version=[2, 0]), None, "load"),
-    ("descriptor_version_mismatch_minor", _desc(format_version=[1, 3]), None, "load"),
-    ("descriptor_version_not_list", _desc(format_version="1.0"), "descriptor", "load"),
-    ("descriptor_version_short", _desc(format_version=[1]), "descriptor", "load"),
+    ("descriptor_version_3", _desc(format_version=[3, 0]), None, "load"),
+    ("descriptor_version_1", _desc(format_version=[1, 0]), None, "load"),
+    ("descriptor_version_mismatch_minor", _desc(format_version=[2, 3]), None, "load"),
+    ("descriptor_version_not_list", _desc(format_version="2.0"), "descriptor", "load"),
+    ("descriptor_version_short", _desc(format_version=[2]), "descriptor", "load"),
     ("bad_magic", _header(magic=b"\x89VSY\r\n\x1a\n"), "header", "load"),
     ("big_endian_mark", _header(endian=0x04030201), "header", "load"),
     # descriptor framing
@@ -755,8 +756,8 @@ def test_cosine_without_scales_section(tmp_path):
 def test_newer_major_version_message(tmp_path):
     f = good_file()
     d = copy.deepcopy(f.descriptor)
-    d["format_version"] = [2, 0]
-    data = ft.reemit(f, descriptor=d, major=2)
+    d["format_version"] = [3, 0]
+    data = ft.reemit(f, descriptor=d, major=3)
     path = write(tmp_path, data)
     for kw in ({}, {"mmap": True}):
         with pytest.raises(IndexFormatError, match=r"(?i)newer") as err:
@@ -770,10 +771,10 @@ def test_newer_major_version_message(tmp_path):
 
 
 def test_newer_minor_version_loads(tmp_path):
-    """Newer minors only add optional descriptor keys: a 1.1 file with an unknown key loads."""
+    """Newer minors only add optional descriptor keys: a 2.1 file with an unknown key loads."""
     f = good_file()
     d = copy.deepcopy(f.descriptor)
-    d["format_version"] = [1, 1]
+    d["format_version"] = [2, 1]
     d["some_future_option"] = {"x": [1, 2, 3]}
     data = ft.reemit(f, descriptor=d, minor=1)
     path = write(tmp_path, data)
@@ -782,7 +783,7 @@ def test_newer_minor_version_loads(tmp_path):
         a = index.search(QUERIES, k=5, threads=1)
         b = reference.search(QUERIES, k=5, threads=1)
         assert np.array_equal(a.ids, b.ids) and np.array_equal(a.distances, b.distances)
-    assert tuple(vsearch.info(path)["format_version"]) == (1, 1)
+    assert tuple(vsearch.info(path)["format_version"]) == (2, 1)
 
 
 def test_padding_slack_loads(tmp_path):

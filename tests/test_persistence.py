@@ -152,9 +152,9 @@ def test_file_matches_the_spec(metric):
     index = built(metric, "multilevel")
     data = bytes(index)
     f = ft.parse(data)  # checks magic, endianness, both CRCs, alignment, zero padding, end of file
-    assert (f.major, f.minor) == (1, 0)
+    assert (f.major, f.minor) == (2, 0)
     d = f.descriptor
-    assert list(d["format_version"]) == [1, 0]
+    assert list(d["format_version"]) == [2, 0]
     assert isinstance(d["library"], str) and "vsearch" in d["library"]
     assert d["dim"] == index.dim and d["metric"] == metric and d["metric_params"] == {}
     assert (d["M"], d["ef_construction"], d["ef"], d["seed"]) == (4, 48, 23, 13)
@@ -163,7 +163,7 @@ def test_file_matches_the_spec(metric):
     assert d["max_level"] == index.stats()["max_level"]
     assert d["row_stride"] == 16
     names = [e["name"] for e in f.table]
-    expected = ["vectors", "scales", "ids", "levels", "level0_links", "upper_offsets", "upper_links"]
+    expected = ["vectors", "scales", "ids", "levels", "level0_links", "upper_offsets", "upper_links", "slot_states"]
     if metric != "cosine":
         expected.remove("scales")
     assert names == expected
@@ -193,6 +193,8 @@ def test_file_matches_the_spec(metric):
     used = np.concatenate([offsets[i] + np.arange(levels[i]) for i in range(n) if levels[i] > 0])
     assert len(set(used.tolist())) == len(used) and used.max() < upper.shape[0]
     assert (upper[:, 0] <= d["M"]).all()
+    assert not ft.section_array(f, "slot_states").any()  # nothing removed: every slot live
+    assert d["consolidate_fraction"] == vsearch.limits.DEFAULT_CONSOLIDATE_FRACTION
     # and the same file re-emitted by the independent writer loads to the same index
     again = vsearch.Index.from_bytes(ft.reemit(f))
     assert_same_index(index, again, ids)
@@ -357,7 +359,7 @@ def test_info(metric, tmp_path):
     index.save(path)
     meta = vsearch.info(path)
     assert meta == vsearch.info(str(path))
-    assert tuple(meta["format_version"]) == (1, 0) and isinstance(meta["format_version"], tuple)
+    assert tuple(meta["format_version"]) == (2, 0) and isinstance(meta["format_version"], tuple)
     assert meta["dim"] == 12 and meta["metric"] == metric and meta["count"] == 3000
     assert (meta["M"], meta["ef_construction"], meta["ef"], meta["seed"]) == (4, 48, 23, 13)
     assert meta["file_size"] == os.path.getsize(path)
@@ -480,6 +482,12 @@ def test_committed_v1_fixture():
     meta = vsearch.info(path)
     assert tuple(meta["format_version"]) == (1, 0) and meta["count"] == 200
     ft.read(path)  # the independent reader agrees
+    # a version-1 index is fully writable, and saves as version 2
+    index = vsearch.load(path)
+    assert index.remove(np.arange(1000, 1100)) == 100 and len(index) == 100
+    again = vsearch.Index.from_bytes(bytes(index))
+    again.verify()
+    assert ft.parse(bytes(again)).major == 2 and len(again) == 100 and 1000 not in again
 
 
 # ----------------------------------------------------------------------------- buffers, concurrency

@@ -1,4 +1,4 @@
-"""The index file format, version 1.0 (see FORMAT.md beside this file).
+"""The index file format, version 2.0, which also reads 1.0 (see FORMAT.md beside this file).
 
 Pure encoding and validation: bytes in, checked descriptors out. Every
 failure raises IndexFormatError naming the source, the section and the
@@ -19,8 +19,12 @@ from ._validation import INT64_MAX, INT64_MIN, SEED_LIMIT
 from .errors import IndexFormatError
 
 MAGIC = b"\x89VSX\r\n\x1a\n"
-MAJOR = 1
+MAJOR = 2
 MINOR = 0
+# Major versions this reader understands: 1.x has no slot states (every slot live).
+READABLE_MAJORS = (1, 2)
+FIRST_MAJOR_WITH_STATES = 2
+SLOT_STATES_SECTION = _core.SLOT_STATES_SECTION
 ENDIAN_MARK = 0x01020304
 HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian mark, descriptor length, two CRCs
 # Sections start where the core's rows do (a cache line), so mapped rows are aligned as it needs.
@@ -29,6 +33,8 @@ SECTION_ALIGNMENT = _core.ROW_ALIGNMENT
 # Limits of the file itself; those of the index are vsearch.limits, which the
 # constructor enforces too, so every index vsearch builds loads back.
 MAX_DESCRIPTOR_BYTES = 1 << 20
+# The descriptor key (version 2) of Index.consolidate_fraction.
+CONSOLIDATE_FRACTION_KEY = "consolidate_fraction"
 # The metrics and their sections, as the core names them.
 GSSF_SECTION = _core.GSSF_SECTION
 
@@ -55,6 +61,11 @@ def align(offset: int) -> int:
     return -(-offset // SECTION_ALIGNMENT) * SECTION_ALIGNMENT
 
 
+def has_slot_states(d: dict[str, Any]) -> bool:
+    """Whether a (checked) descriptor's file records slot states (removed and free slots)."""
+    return d["format_version"][0] >= FIRST_MAJOR_WITH_STATES
+
+
 def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
     """The sections a descriptor implies, in file order."""
     n, M = d["count"], d["M"]
@@ -68,6 +79,8 @@ def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
         SectionSpec("upper_offsets", np.dtype("<u4"), (n,)),
         SectionSpec("upper_links", np.dtype("<u4"), (d["upper_blocks"], 1 + M)),
     ]
+    if has_slot_states(d):
+        specs.append(SectionSpec(SLOT_STATES_SECTION, np.dtype("u1"), (n,)))
     if d["metric"] == "gssf":
         dim, block = d["dim"], d["metric_params"]["block_size"]
         specs.append(SectionSpec(GSSF_SECTION, np.dtype("<f4"), (dim + dim * block,)))
@@ -125,7 +138,7 @@ class Reader:
             )
         if head_crc != _core.crc32c(head[: HEADER.size - 4]):
             raise self.fail("header checksum mismatch (the file is corrupted)", "header")
-        if major != MAJOR:
+        if major not in READABLE_MAJORS:
             raise self.fail(f"unsupported format version {major}.{minor}", "header")
         self.version = (major, minor)
         if mark != ENDIAN_MARK:
@@ -186,6 +199,11 @@ class Reader:
         self._int(d, "upper_blocks", 0, _core.MAX_UPPER_BLOCKS)
         if self._int(d, "row_stride", 1, _core.row_stride(limits.MAX_DIM)) != _core.row_stride(dim):
             raise self.fail(f"'row_stride' must be {_core.row_stride(dim)} for dim {dim}", "descriptor")
+        if has_slot_states(d):
+            fraction = d.get(CONSOLIDATE_FRACTION_KEY)
+            if type(fraction) is not float or not 0.0 <= fraction <= 1.0:
+                raise self.fail(f"'{CONSOLIDATE_FRACTION_KEY}' must be a float in [0, 1]; got {fraction!r:.40}",
+                                "descriptor")
 
     def _check_sections(self, d: dict[str, Any], file_size: int, descriptor_end: int) -> list[Section]:
         table = d.get("sections")

@@ -57,6 +57,19 @@ READ_ONLY_HINT = (
 )
 
 
+def _id_lookup(ids: Any) -> tuple[np.ndarray, bool, int | None]:
+    """(the ids as a C-contiguous int64 array, whether one id was given, the
+    first id outside int64, which no index holds, or None)."""
+    single = np.ndim(ids) == 0
+    id_array = np.atleast_1d(integer_array(ids, "ids"))
+    if id_array.ndim != 1:
+        raise InvalidParameterError(f"ids must be an integer or a 1-D sequence of integers; got {ids!r:.80}")
+    outside = first_outside_int64(id_array)
+    if outside is not None:
+        id_array = np.array([i for i in id_array.tolist() if INT64_MIN <= i <= INT64_MAX], dtype=np.int64)
+    return np.ascontiguousarray(id_array, dtype=np.int64), single, outside
+
+
 class SearchResult(NamedTuple):
     """Nearest neighbours: ``ids`` (int64) and ``distances`` (float32), nearest first.
 
@@ -104,7 +117,11 @@ class Index:
         metric_params: the :class:`vsearch.GSSF` model when ``metric="gssf"``.
 
     Thread safety: ``search``, ``get`` and ``in`` may be called from many
-    threads at once, also while another thread calls ``add``.
+    threads at once, also while other threads call ``add``, ``upsert``,
+    ``remove`` or ``consolidate``. Adds, upserts and removes may run at the same
+    time as each other; each briefly pauses searches while it books its slots.
+    ``consolidate`` waits for running adds, upserts, removes and saves, and
+    they wait for it (searches go on); ``compact`` pauses everything while it runs.
 
     Example:
         >>> import numpy as np, vsearch
@@ -200,13 +217,45 @@ class Index:
             >>> _ = index.add(np.eye(2) + 5, progress=report)
             2 of 2
         """
+        return self._insert(vectors, ids, threads, progress, replace=False)
+
+    def upsert(
+        self,
+        vectors: Any,
+        ids: Sequence[int] | np.ndarray,
+        *,
+        threads: int = 0,
+        progress: Progress = None,
+    ) -> np.ndarray:
+        """Adds vectors under ``ids``, replacing the vector of each id already in the index.
+
+        Arguments as for :meth:`add`, but ``ids`` are required. A replaced
+        vector's old version becomes a tombstone (see :meth:`remove`) in the same
+        step as its new one takes the id: a search running meanwhile returns
+        each id at most once, with its old or its new vector. Ids repeated in
+        the batch raise :class:`vsearch.errors.DuplicateIdError` and change
+        nothing. Returns the ids (int64).
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add([[0.0, 1.0], [1.0, 0.0]], ids=[1, 2])
+            >>> index.upsert([[5.0, 5.0], [7.0, 7.0]], ids=[2, 3]).tolist()
+            [2, 3]
+            >>> len(index), index.get(2).tolist()
+            (3, [5.0, 5.0])
+        """
+        if ids is None:
+            raise InvalidParameterError("upsert needs ids: the ids to add or replace (add() gives new ids itself)")
+        return self._insert(vectors, ids, threads, progress, replace=True)
+
+    def _insert(self, vectors: Any, ids: Any, threads: int, progress: Progress, *, replace: bool) -> np.ndarray:
         if self._core.read_only:
             raise ReadOnlyIndexError(READ_ONLY_HINT)
         rows, _ = as_float_rows(vectors, self.dim, "vectors")
         threads = thread_count(threads)
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
-        report = reporter(progress, rows.shape[0], "adding", batch=rows.shape[0])
-        conflicts, first_auto_id = self._core.add(rows, id_array, threads, report)
+        report = reporter(progress, rows.shape[0], "upserting" if replace else "adding", batch=rows.shape[0])
+        conflicts, first_auto_id = self._core.add(rows, id_array, threads, report, replace)
         if conflicts.size:
             raise DuplicateIdError(
                 f"ids already in the index: {conflicts[:10].tolist()}"
@@ -215,6 +264,111 @@ class Index:
         if id_array is None:
             return np.arange(first_auto_id, first_auto_id + rows.shape[0], dtype=np.int64)
         return id_array.copy()
+
+    # -- removing -----------------------------------------------------------
+
+    def remove(self, ids: int | Sequence[int] | np.ndarray, *, missing_ok: bool = False, threads: int = 0) -> int:
+        """Removes the vectors of ``ids`` (an int, a sequence or a 1-D array); returns how many.
+
+        They are at once out of :meth:`search` results, :meth:`get` and ``in``,
+        and ``len`` drops. An id not in the index raises
+        :class:`vsearch.errors.UnknownIdError` naming it and removes nothing;
+        ``missing_ok=True`` skips such ids instead. An id repeated in ``ids``
+        counts once. A removed id may be added again.
+
+        A removed vector first stays in the graph as a tombstone (searches walk
+        it, never return it), so recall does not drop. Once tombstones make up
+        more than :attr:`consolidate_fraction` of the graph, the graph is
+        repaired around them and their slots freed for later adds
+        (:meth:`consolidate`, with ``threads`` native threads, 0: one per core).
+        Raises :class:`vsearch.errors.ReadOnlyIndexError` on a memory-mapped index.
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], ids=[10, 11, 12])
+            >>> index.remove([10, 12])
+            2
+            >>> len(index), 10 in index, index.search([0.0, 0.0], k=2).ids.tolist()
+            (1, False, [11, -1])
+            >>> index.remove(99, missing_ok=True)
+            0
+        """
+        if self._core.read_only:
+            raise ReadOnlyIndexError(READ_ONLY_HINT)
+        id_array, _, outside = _id_lookup(ids)
+        if outside is not None and not missing_ok:
+            raise UnknownIdError(f"id {outside} is not in the index (ids are int64); nothing was removed")
+        threads = thread_count(threads)
+        removed, unknown = self._core.remove(id_array, bool(missing_ok), threads)
+        if unknown >= 0:
+            raise UnknownIdError(
+                f"id {int(id_array[unknown])} is not in the index; nothing was removed (missing_ok=True skips "
+                "unknown ids)"
+            )
+        return removed
+
+    def consolidate(self, *, threads: int = 0) -> int:
+        """Repairs the graph around removed vectors now and frees their slots; returns how many.
+
+        Every vector that linked to a removed one gets new links, chosen with
+        HNSW's neighbour heuristic from its remaining links and the removed
+        vectors' links (delete consolidation as in FreshDiskANN, Singh et al.
+        2021); later adds reuse the freed slots. :meth:`remove` runs this by
+        itself past :attr:`consolidate_fraction`. Searches go on meanwhile;
+        adds, upserts, removes and saves wait for it.
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add(np.eye(2))
+            >>> index.consolidate_fraction = 1.0      # repair only on demand
+            >>> index.remove(0)
+            1
+            >>> index.stats()["removed"], index.consolidate(), index.stats()["free_slots"]
+            (1, 1, 1)
+        """
+        if self._core.read_only:
+            raise ReadOnlyIndexError(READ_ONLY_HINT)
+        return self._core.consolidate(thread_count(threads))
+
+    def compact(self, *, threads: int = 0) -> None:
+        """Consolidates, then renumbers the slots densely and gives memory back.
+
+        Afterwards the index holds room for exactly ``len(index)`` vectors (adds
+        grow it again as usual); ids, vectors and links stay the same. Pauses
+        searches while it runs (about as long as copying the index).
+
+        Example:
+            >>> index = vsearch.Index(8)
+            >>> _ = index.add(np.random.default_rng(0).random((1000, 8)))
+            >>> _ = index.remove(range(500))
+            >>> index.compact()
+            >>> index.stats()["capacity"], index.memory_usage().reserved
+            (500, 0)
+        """
+        if self._core.read_only:
+            raise ReadOnlyIndexError(READ_ONLY_HINT)
+        self._core.compact(thread_count(threads))
+
+    @property
+    def consolidate_fraction(self) -> float:
+        """Share of the graph that tombstones may reach before :meth:`remove` (or
+        :meth:`upsert`) consolidates by itself: removed / (len + removed), in
+        [0, 1]. Default ``vsearch.limits.DEFAULT_CONSOLIDATE_FRACTION`` (0.1); 0
+        consolidates after every removal, 1.0 only on :meth:`consolidate`. Saved
+        with the index.
+        """
+        return self._core.consolidate_fraction
+
+    @consolidate_fraction.setter
+    def consolidate_fraction(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            0.0 <= float(value) <= 1.0
+        ):
+            raise InvalidParameterError(
+                f"consolidate_fraction must be a number in [0, 1] (0: consolidate after every removal, 1: only "
+                f"on consolidate()); got {value!r:.40}"
+            )
+        self._core.consolidate_fraction = float(value)
 
     # -- searching ----------------------------------------------------------
 
@@ -268,14 +422,10 @@ class Index:
             >>> index.get(7)
             array([3., 4.], dtype=float32)
         """
-        single = np.ndim(ids) == 0
-        id_array = np.atleast_1d(integer_array(ids, "ids"))
-        if id_array.ndim != 1:
-            raise InvalidParameterError(f"ids must be an integer or a 1-D sequence of integers; got {ids!r:.80}")
-        outside = first_outside_int64(id_array)
+        id_array, single, outside = _id_lookup(ids)
         if outside is not None:  # ids are int64: no index holds this one
             raise UnknownIdError(f"id {outside} is not in the index (ids are int64)")
-        vectors, missing = self._core.get(np.ascontiguousarray(id_array, dtype=np.int64))
+        vectors, missing = self._core.get(id_array)
         if missing >= 0:
             raise UnknownIdError(f"id {int(id_array[missing])} is not in the index")
         return vectors[0] if single else vectors
@@ -291,7 +441,8 @@ class Index:
         return len(self._core)
 
     def ids(self) -> np.ndarray:
-        """The ids of the vectors in the index, int64, in the order they were added.
+        """The ids of the vectors in the index, int64, in slot order: the order they
+        were added, unless removals freed slots that later adds took.
 
         Example:
             >>> index = vsearch.Index(2)
@@ -443,6 +594,10 @@ class Index:
 
     def stats(self) -> dict[str, Any]:
         """Shape of the graph: counts, levels, degrees, capacity, SIMD level.
+
+        ``count`` is ``len(index)``; ``removed`` the tombstones not yet
+        consolidated; ``free_slots`` the slots later adds will reuse; ``slots``
+        their sum; ``capacity`` the slots allocated.
 
         Example:
             >>> index = vsearch.Index(4)

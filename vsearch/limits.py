@@ -26,8 +26,11 @@ MISSING_ID: int = _core.MISSING_ID  # the id of a missing search result; no vect
 DEFAULT_M: int = _core.DEFAULT_M
 DEFAULT_EF_CONSTRUCTION: int = _core.DEFAULT_EF_CONSTRUCTION
 DEFAULT_EF: int = _core.DEFAULT_EF
+# Removed vectors are tombstones until removed / (len + removed) passes this; then
+# the graph is repaired around them and their slots freed (Index.consolidate_fraction).
+DEFAULT_CONSOLIDATE_FRACTION: float = _core.DEFAULT_CONSOLIDATE_FRACTION
 
 __all__ = [
     "MAX_DIM", "MAX_M", "MAX_EF", "MAX_ELEMENTS", "MAX_LEVEL", "MAX_THREADS", "MAX_GSSF_BLOCK_SIZE",
-    "MISSING_ID", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF",
+    "MISSING_ID", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF", "DEFAULT_CONSOLIDATE_FRACTION",
 ]

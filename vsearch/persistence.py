@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -48,6 +47,7 @@ def _descriptor(core: Any, spec: MetricSpec, layout: dict[str, Any]) -> dict[str
         "ef_construction": core.ef_construction,
         "ef": core.ef,
         "seed": core.seed,
+        _format.CONSOLIDATE_FRACTION_KEY: float(core.consolidate_fraction),
         **layout,
     }
 
@@ -137,6 +137,18 @@ def _read_descriptor(reader: _format.Reader, read: Any, size: int) -> tuple[dict
 _LAYOUT_KEYS = ("count", "max_level", "entry_point", "max_id", "upper_blocks")
 
 
+def _layout(d: dict[str, Any]) -> dict[str, Any]:
+    """What the core needs of a checked descriptor to restore or map the index."""
+    return {**{key: d[key] for key in _LAYOUT_KEYS}, "has_states": _format.has_slot_states(d)}
+
+
+def _apply_settings(core: Any, d: dict[str, Any]) -> Any:
+    """The saved settings that are not index parameters (version 2 files)."""
+    if _format.has_slot_states(d):
+        core.consolidate_fraction = d[_format.CONSOLIDATE_FRACTION_KEY]
+    return core
+
+
 def _metric(reader: _format.Reader, d: dict[str, Any], sections: list[_format.Section], read: Any,
             metric: Any) -> MetricSpec:
     """The saved metric; `read(section) -> bytes` gives a (small) metric section."""
@@ -165,7 +177,7 @@ def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_
                      spec: MetricSpec) -> Any:
     """Allocates a native index for the descriptor, lets `fill(section, array)`
     write each section into it, checks checksums, then validates the graph."""
-    layout = {key: d[key] for key in _LAYOUT_KEYS}
+    layout = _layout(d)
     core = _core.allocate_restore(_params(d, spec), layout)
     targets = core.writable_sections(layout)
     for section in _index_sections(sections):
@@ -175,7 +187,7 @@ def _fill_and_finish(reader: _format.Reader, d: dict[str, Any], sections: list[_
     problem = core.finish_restore(layout)
     if problem is not None:
         raise reader.fail(problem[1], problem[0])
-    return core
+    return _apply_settings(core, d)
 
 
 def load(
@@ -201,9 +213,10 @@ def load(
         d, sections = _read_descriptor(reader, lambda offset, length: bytes(buffer[offset : offset + length]), size)
         spec = _metric(reader, d, sections, lambda s: bytes(_format.section_array(buffer, s).view(np.uint8)), metric)
         arrays = {s.spec.name: _format.section_array(buffer, s) for s in _index_sections(sections)}
-        core, problem = _core.map_sections(_params(d, spec), {key: d[key] for key in _LAYOUT_KEYS}, arrays)
+        core, problem = _core.map_sections(_params(d, spec), _layout(d), arrays)
         if problem is not None:
             raise reader.fail(problem[1], problem[0])
+        _apply_settings(core, d)
         mapped = MappedFile(name, _index_sections(sections), arrays)
         if verify:
             verify_core(core, mapped)

@@ -18,6 +18,12 @@ struct Neighbor {
     std::uint32_t id;
 };
 
+// Nearest first; ties by node, so that orders are deterministic.
+inline bool closer_first(const Neighbor& a, const Neighbor& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+}
+inline bool same_node(const Neighbor& a, const Neighbor& b) { return a.id == b.id; }
+
 class CandidatePool {
 public:
     // Node ids are below 2^31 (the index enforces it): the top bit marks

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "atomic_word.h"
+#include "search_context.h"
 #include "workers.h"
 
 namespace vsearch {
@@ -36,53 +37,14 @@ constexpr std::uint32_t kSignBit = 0x80000000u;
 
 constexpr float kInfinity = std::numeric_limits<float>::infinity();
 
-constexpr const char* kReadOnlyMessage =
-    "this index is memory-mapped and read-only: use index.copy() for a writable copy, "
-    "or vsearch.load(path) without mmap=True";
-
 std::string short_number(double value) {
     char text[32];
     std::snprintf(text, sizeof(text), "%.3g", value);
     return text;
 }
 
-bool closer_first(const Neighbor& a, const Neighbor& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-}
-bool same_node(const Neighbor& a, const Neighbor& b) { return a.id == b.id; }
 
 }  // namespace
-
-// Per-thread scratch for searching and inserting.
-struct HnswIndex::SearchContext {
-    SearchContext(VisitedPool& pool, std::size_t scratch_size)
-        : visited(pool.take()), query_scratch(scratch_size), other_scratch(scratch_size) {}
-
-    // Allocates all that inserting into an index of `count` nodes (new nodes
-    // up to `top_level`) needs, so that insert() cannot fail.
-    void reserve_for_insert(std::size_t count, std::size_t ef_construction, std::size_t M, int top_level) {
-        const std::size_t max_links = 2 * M;  // level 0's bound, the largest
-        const std::size_t beam = std::min(ef_construction, count);
-        visited->reserve(count);
-        pool.reserve(beam);
-        fresh.reserve(max_links);
-        candidates.reserve(beam + max_links);
-        kept.reserve(max_links);
-        relinked.reserve(max_links + 1);
-        chosen.resize(static_cast<std::size_t>(top_level) + 1);
-        for (auto& level : chosen) level.reserve(max_links);
-    }
-
-    VisitedPool::Lease visited;
-    CandidatePool pool;
-    std::vector<std::uint32_t> fresh;           // unvisited neighbours of the expanded node
-    std::vector<Neighbor> candidates;           // a new node's candidates on the current level
-    std::vector<Neighbor> kept;                 // select_neighbors' choice
-    std::vector<Neighbor> relinked;             // a full list plus the node linking back to it
-    std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
-    std::vector<float> query_scratch;           // the prepared query (metrics that transform it)
-    std::vector<float> other_scratch;           // a prepared node during neighbour selection
-};
 
 HnswIndex::HnswIndex(const IndexParams& params)
     : params_(params),
@@ -108,7 +70,12 @@ void HnswIndex::set_ef(std::size_t ef) {
 
 std::size_t HnswIndex::size() const {
     GrowthLock::Shared lock(growth_);
-    return count_;
+    return live_count();
+}
+
+void HnswIndex::set_consolidate_fraction(double fraction) {
+    if (!(fraction >= 0.0 && fraction <= 1.0)) throw std::invalid_argument("consolidate_fraction must be in [0, 1]");
+    consolidate_fraction_.store(fraction, std::memory_order_relaxed);
 }
 
 int HnswIndex::draw_level() {
@@ -132,7 +99,10 @@ void HnswIndex::reserve_exactly(std::size_t capacity, std::size_t total) {
     // every part holding its old contents (possibly with more room).
     store_.reserve(capacity, count_);
     links_.reserve(capacity, count_);
-    ids_ = ids_.grown(capacity, count_);
+    AlignedArray<std::int64_t> ids = ids_.grown(capacity, count_);
+    AlignedArray<std::uint8_t> states = states_.grown(capacity, count_);
+    ids_.swap(ids);
+    states_.swap(states);
     capacity_ = capacity;
 }
 
@@ -145,7 +115,11 @@ void HnswIndex::reserve(std::size_t total) {
 
 std::vector<std::int64_t> HnswIndex::live_ids() const {
     GrowthLock::Shared lock(growth_);
-    return std::vector<std::int64_t>(ids_.data(), ids_.data() + count_);
+    std::vector<std::int64_t> ids;
+    ids.reserve(live_count());
+    for (std::size_t slot = 0; slot < count_; ++slot)
+        if (is_live(static_cast<std::uint32_t>(slot))) ids.push_back(ids_[slot]);
+    return ids;
 }
 
 void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) const {
@@ -185,85 +159,103 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
 }
 
 AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
-                          const std::function<void(std::size_t)>& progress) {
+                          const std::function<void(std::size_t)>& progress, bool replace) {
     if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
     AddOutcome outcome;
     if (n == 0) return outcome;
     check_rows(vectors, n, "vectors");
-    std::shared_lock<std::shared_mutex> no_save(mutations_);
-    std::size_t first = 0;
-    std::vector<int> levels;
-    std::vector<std::unique_ptr<SearchContext>> contexts;
     {
-        GrowthLock::Exclusive lock(growth_);
-        if (ids != nullptr) {
-            std::vector<std::int64_t> sorted(ids, ids + n);
-            std::sort(sorted.begin(), sorted.end());
-            for (std::size_t i = 0; i < n; ++i) {
-                const bool repeated = i > 0 && sorted[i] == sorted[i - 1];
-                if (repeated || slots_.find(sorted[i], ids_.data()) != LabelMap::kAbsent) {
-                    if (outcome.conflicts.empty() || outcome.conflicts.back() != sorted[i])
-                        outcome.conflicts.push_back(sorted[i]);
+        std::shared_lock<std::shared_mutex> no_save(mutations_);
+        std::vector<std::uint32_t> nodes;
+        std::vector<int> levels;
+        std::vector<std::unique_ptr<SearchContext>> contexts;
+        {
+            GrowthLock::Exclusive lock(growth_);
+            std::vector<std::uint32_t> replaced;  // live slots whose ids the batch takes over
+            if (ids != nullptr) {
+                std::vector<std::int64_t> sorted(ids, ids + n);
+                std::sort(sorted.begin(), sorted.end());
+                for (std::size_t i = 0; i < n; ++i) {
+                    const bool repeated = i > 0 && sorted[i] == sorted[i - 1];
+                    const std::uint32_t slot = repeated ? LabelMap::kAbsent : slots_.find(sorted[i], ids_.data());
+                    if (replace && slot != LabelMap::kAbsent) {
+                        replaced.push_back(slot);
+                        continue;
+                    }
+                    if (repeated || slot != LabelMap::kAbsent) {
+                        if (outcome.conflicts.empty() || outcome.conflicts.back() != sorted[i])
+                            outcome.conflicts.push_back(sorted[i]);
+                    }
                 }
+                if (!outcome.conflicts.empty()) return outcome;
+            } else {
+                if (max_id_ > std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(n))
+                    throw std::overflow_error("automatic ids would overflow int64: pass ids explicitly");
+                outcome.first_auto_id = std::max(max_id_ + 1, kMissingId + 1);
             }
-            if (!outcome.conflicts.empty()) return outcome;
-        } else {
-            if (max_id_ > std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(n))
-                throw std::overflow_error("automatic ids would overflow int64: pass ids explicitly");
-            outcome.first_auto_id = std::max(max_id_ + 1, kMissingId + 1);
-        }
-        // Everything the batch needs is had before the index changes: a
-        // failure here (bad_alloc, too many vectors) leaves it as it was,
-        // the level generator included.
-        const std::mt19937_64 levels_before = level_rng_;
-        try {
-            levels.resize(n);
-            std::size_t upper_blocks = 0;
-            int top_level = 0;
+            // Everything the batch needs is had before the index changes: a
+            // failure here (bad_alloc, too many vectors) leaves it as it was,
+            // the level generator included.
+            const std::mt19937_64 levels_before = level_rng_;
+            try {
+                levels.resize(n);
+                nodes.reserve(n);
+                int top_level = 0;
+                for (std::size_t i = 0; i < n; ++i) {
+                    levels[i] = draw_level();
+                    top_level = std::max(top_level, levels[i]);
+                }
+                const std::size_t slots_after = count_ + n - std::min(n, free_slots_.size());
+                reserve_for(slots_after);
+                links_.reserve_upper(links_.new_blocks_for(levels), grown_size);
+                contexts = contexts_for_insert(worker_count(threads, n), slots_after, top_level);
+            } catch (...) {
+                level_rng_ = levels_before;
+                throw;
+            }
+            for (std::uint32_t slot : replaced) make_tombstone(slot);
+            take_slots(n, nodes);
             for (std::size_t i = 0; i < n; ++i) {
-                levels[i] = draw_level();
-                upper_blocks += static_cast<std::size_t>(levels[i]);
-                top_level = std::max(top_level, levels[i]);
+                const std::uint32_t node = nodes[i];
+                const float* v = vectors + i * params_.dim;
+                const std::int64_t id = ids != nullptr ? ids[i] : outcome.first_auto_id + static_cast<std::int64_t>(i);
+                store_.set(node, v, space_.row_scalar(v));
+                links_.init_node(node, levels[i]);
+                ids_[node] = id;
+                states_[node] = static_cast<std::uint8_t>(SlotState::kLive);
+                slots_.insert(id, node);
+                max_id_ = std::max(max_id_, id);
             }
-            reserve_for(count_ + n);
-            links_.reserve_upper(upper_blocks, grown_size);
-            contexts = contexts_for_insert(worker_count(threads, n), count_ + n, top_level);
-        } catch (...) {
-            level_rng_ = levels_before;
-            throw;
         }
-        first = count_;
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto node = static_cast<std::uint32_t>(first + i);
-            const float* v = vectors + i * params_.dim;
-            const std::int64_t id = ids != nullptr ? ids[i] : outcome.first_auto_id + static_cast<std::int64_t>(i);
-            store_.set(node, v, space_.row_scalar(v));
-            links_.init_node(node, levels[i]);
-            ids_[node] = id;
-            slots_.insert(id, node);
-            max_id_ = std::max(max_id_, id);
-        }
-        count_ += n;
-    }
 
-    GrowthLock::Shared lock(growth_);
-    WorkQueue queue(n);
-    std::atomic<std::size_t> done{0};
-    std::function<void()> monitor;
-    if (progress) monitor = [&] { progress(done.load(std::memory_order_relaxed)); };
-    run_workers(
-        contexts.size(),
-        [&](std::size_t worker) {
-            SearchContext& ctx = *contexts[worker];
-            std::size_t i;
-            while (queue.pop(&i)) {
-                insert(static_cast<std::uint32_t>(first + i), ctx);
-                done.fetch_add(1, std::memory_order_relaxed);
-            }
-        },
-        monitor);
-    if (monitor) progress(n);
+        GrowthLock::Shared lock(growth_);
+        WorkQueue queue(n);
+        std::atomic<std::size_t> done{0};
+        std::function<void()> monitor;
+        if (progress) monitor = [&] { progress(done.load(std::memory_order_relaxed)); };
+        run_workers(
+            contexts.size(),
+            [&](std::size_t worker) {
+                SearchContext& ctx = *contexts[worker];
+                std::size_t i;
+                while (queue.pop(&i)) {
+                    insert(nodes[i], ctx);
+                    done.fetch_add(1, std::memory_order_relaxed);
+                }
+            },
+            monitor);
+        if (monitor) progress(n);
+    }
+    if (replace) consolidate_if_due(threads);
     return outcome;
+}
+
+void HnswIndex::take_slots(std::size_t n, std::vector<std::uint32_t>& nodes) {
+    while (nodes.size() < n && !free_slots_.empty()) {
+        nodes.push_back(free_slots_.back());
+        free_slots_.pop_back();
+    }
+    while (nodes.size() < n) nodes.push_back(static_cast<std::uint32_t>(count_++));
 }
 
 std::vector<std::unique_ptr<HnswIndex::SearchContext>> HnswIndex::contexts_for_insert(std::size_t workers,
@@ -307,10 +299,56 @@ std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t ent
 
 void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
                              SearchContext& ctx) const {
-    if (level == 0)
-        search_level<false>(query, entry, ef, level, ctx);
-    else
-        search_level<true>(query, entry, ef, level, ctx);
+    const bool filter = filters_results();
+    if (level == 0) {
+        if (filter)
+            search_level_live<false>(query, entry, ef, level, ctx);
+        else
+            search_level<false>(query, entry, ef, level, ctx);
+    } else {
+        if (filter)
+            search_level_live<true>(query, entry, ef, level, ctx);
+        else
+            search_level<true>(query, entry, ef, level, ctx);
+    }
+}
+
+template <bool kUpper>
+void HnswIndex::search_level_live(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
+                                  SearchContext& ctx) const {
+    CandidatePool& results = ctx.pool;  // live nodes only; bound() is the distance to beat
+    VisitedSet& visited = *ctx.visited;
+    std::vector<Neighbor>& frontier = ctx.frontier;
+    const auto farther = [](const Neighbor& a, const Neighbor& b) { return a.distance > b.distance; };
+    const std::size_t capacity = std::min(ef, live_count());
+    results.reset(capacity);
+    frontier.clear();
+    if (capacity == 0) return;
+    visited.reset(count_);
+    visited.test_and_set(entry);
+    const float entry_distance = distance_to(query, entry);
+    if (is_live(entry)) results.insert(entry_distance, entry);
+    frontier.push_back({entry_distance, entry});
+    const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
+
+    while (!frontier.empty()) {
+        std::pop_heap(frontier.begin(), frontier.end(), farther);
+        const Neighbor current = frontier.back();
+        frontier.pop_back();
+        if (current.distance > results.bound()) break;
+        const std::uint32_t* list = links_.list(current.id, level);
+        const std::uint32_t count = std::min(load_relaxed(list), max_links);
+        for (std::uint32_t j = 1; j <= count; ++j) {
+            const std::uint32_t neighbor = load_relaxed(list + j);
+            if (neighbor >= count_ || (kUpper && links_.level(neighbor) < level)) continue;  // as in search_level
+            if (visited.test_and_set(neighbor)) continue;
+            const float d = distance_to(query, neighbor);
+            if (!(d < results.bound())) continue;
+            frontier.push_back({d, neighbor});
+            std::push_heap(frontier.begin(), frontier.end(), farther);
+            if (is_live(neighbor)) results.insert(d, neighbor);
+        }
+    }
 }
 
 template <bool kUpper>
@@ -479,7 +517,7 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
     std::fill(out_ids, out_ids + k, kMissingId);
     std::fill(out_distances, out_distances + k, kInfinity);
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
-    if (entry == kNoEntry) return;
+    if (entry == kNoEntry || live_count() == 0) return;
     const Prepared prepared = space_.prepare(query, Side::kSearch, ctx.query_scratch.data());
     const std::uint32_t start =
         greedy_descend(prepared, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
@@ -524,21 +562,24 @@ bool HnswIndex::contains(std::int64_t id) const {
 
 std::size_t HnswIndex::memory_bytes() const {
     GrowthLock::Shared lock(growth_);
-    return sizeof(*this) + store_.bytes() + links_.bytes() + ids_.bytes() + slots_.bytes() + visited_pool_.bytes();
+    return sizeof(*this) + store_.bytes() + links_.bytes() + ids_.bytes() + states_.bytes() + slots_.bytes() +
+           free_slots_.capacity() * sizeof(std::uint32_t) + visited_pool_.bytes();
 }
 
 std::size_t HnswIndex::reserved_bytes() const {
     GrowthLock::Shared lock(growth_);
     if (read_only_) return 0;  // a mapped index has exactly its saved slots
-    const std::size_t spare_slots = capacity_ - count_;
-    return spare_slots * (store_.slot_bytes() + links_.slot_bytes() + sizeof(std::int64_t)) +
+    const std::size_t spare_slots = capacity_ - count_ + free_slots_.size();
+    return spare_slots * (store_.slot_bytes() + links_.slot_bytes() + sizeof(std::int64_t) + sizeof(SlotState)) +
            links_.spare_upper_bytes();
 }
 
 IndexStats HnswIndex::stats() const {
     GrowthLock::Shared lock(growth_);
     IndexStats stats;
-    stats.count = count_;
+    stats.count = live_count();
+    stats.removed = removed_;
+    stats.free_slots = free_slots_.size();
     stats.capacity = capacity_;
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     if (entry == kNoEntry) return stats;
@@ -548,6 +589,7 @@ IndexStats HnswIndex::stats() const {
     std::vector<double> degree_sum(stats.max_level + 1, 0.0);
     std::vector<std::size_t> nodes_on_level(stats.max_level + 1, 0);
     for (std::size_t node = 0; node < count_; ++node) {
+        if (!is_live(static_cast<std::uint32_t>(node))) continue;
         const int top = std::min(links_.level(static_cast<std::uint32_t>(node)), stats.max_level);
         ++stats.level_counts[top];
         for (int level = 0; level <= top; ++level) {

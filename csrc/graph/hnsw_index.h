@@ -2,10 +2,18 @@
 // proximity graphs over float32 vectors, with user ids (int64) mapped to
 // dense internal slots (uint32).
 //
+// A slot is live (its id is in the id map), removed (a tombstone: still in
+// the graph, walked by searches, never returned) or free (out of the graph,
+// taken by a later add). consolidate() repairs the graph around tombstones
+// and frees them; compact() renumbers the live slots densely.
+//
 // Thread-safety contract: any number of threads may call search, get,
-// contains and the accessors concurrently with each other and with add.
-// Concurrent adds are safe too. Growth (reserving room for a batch) briefly
-// excludes everyone; inserting and searching share the index.
+// contains and the accessors concurrently with each other and with add,
+// upsert, remove and consolidate. Concurrent adds and upserts are safe too.
+// Growth and the bookkeeping of add/upsert/remove briefly exclude everyone;
+// inserting, repairing links and searching share the index. consolidate
+// excludes add, upsert, remove and saving (searches go on); compact excludes
+// everything while it runs.
 #pragma once
 
 #include <atomic>
@@ -31,6 +39,10 @@
 #include "visited_set.h"
 
 namespace vsearch {
+
+enum class SlotState : std::uint8_t { kLive = 0, kRemoved = 1, kFree = 2 };
+// The file section that holds them (vsearch/FORMAT.md).
+inline constexpr const char* kSlotStatesSection = "slot_states";
 
 struct IndexParams {
     std::size_t dim = 0;
@@ -61,11 +73,15 @@ private:
     std::string section_;
 };
 
-// add() on an index that borrows read-only memory (a memory-mapped file).
+// A change to an index that borrows read-only memory (a memory-mapped file).
 class ReadOnlyError : public std::logic_error {
 public:
     using std::logic_error::logic_error;
 };
+
+inline constexpr const char* kReadOnlyMessage =
+    "this index is memory-mapped and read-only: use index.copy() for a writable copy, "
+    "or vsearch.load(path) without mmap=True";
 
 // What a saved index holds besides its parameters (see vsearch/FORMAT.md).
 struct SavedLayout {
@@ -74,6 +90,8 @@ struct SavedLayout {
     std::int64_t entry_point = -1;  // slot
     std::int64_t max_id = -1;
     std::size_t upper_blocks = 0;
+    // False for a version-1 file, which has no slot_states section: all live.
+    bool has_states = true;
 };
 
 // Pointers to the sections of a saved index, in the file's layout.
@@ -85,17 +103,25 @@ struct SavedSections {
     const std::uint32_t* level0_links = nullptr;   // count x (1 + 2M)
     const std::uint32_t* upper_offsets = nullptr;  // count
     const std::uint32_t* upper_links = nullptr;    // upper_blocks x (1 + M)
+    const std::uint8_t* states = nullptr;          // count (SlotState)
 };
 
 struct AddOutcome {
-    // Ids already in the index or repeated in the batch; when non-empty
-    // nothing was added.
+    // Ids repeated in the batch or (unless replacing) already in the index;
+    // when non-empty nothing was added.
     std::vector<std::int64_t> conflicts;
     std::int64_t first_auto_id = 0;  // the first id given when ids were not supplied
 };
 
+struct RemoveOutcome {
+    std::size_t removed = 0;
+    std::ptrdiff_t first_unknown = -1;  // position of an unknown id (nothing removed); -1 if none
+};
+
 struct IndexStats {
-    std::size_t count = 0;
+    std::size_t count = 0;       // live vectors
+    std::size_t removed = 0;     // tombstones
+    std::size_t free_slots = 0;  // slots ready for reuse
     std::size_t capacity = 0;
     int max_level = -1;
     std::int64_t entry_point_id = -1;
@@ -138,14 +164,33 @@ public:
     void verify() const;
     bool read_only() const { return read_only_; }
 
-    // Adds n rows. `ids` may be null: ids max(previous)+1, ... are given.
-    // A batch with an id already present or repeated adds nothing and returns
-    // the offending ids. Everything the batch needs (memory, search state,
-    // threads) is had before the index changes, so a failed add (bad_alloc,
-    // too many vectors) leaves it as it was. `progress(done)` is called from
-    // the calling thread.
+    // Adds n rows, into free slots first. `ids` may be null: ids
+    // max(previous)+1, ... are given. A batch with a repeated id, or (unless
+    // `replace`) an id already present, adds nothing and returns the
+    // offending ids. With `replace` (upsert) a present id's old vector becomes
+    // a tombstone in the same step its new one takes the id, so no search sees
+    // both. Everything the batch needs (memory, search state, threads) is had
+    // before the index changes, so a failed add (bad_alloc, too many vectors)
+    // leaves it as it was. `progress(done)` is called from the calling thread.
+    // May consolidate afterwards (see remove).
     AddOutcome add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
-                   const std::function<void(std::size_t)>& progress = nullptr);
+                   const std::function<void(std::size_t)>& progress = nullptr, bool replace = false);
+
+    // Makes the vectors of ids tombstones: at once out of search results, get
+    // and contains. An unknown id removes nothing (unless `missing_ok`, which
+    // skips it); a repeated id counts once. Then consolidates, with `threads`,
+    // if the tombstones' share passes consolidate_fraction().
+    RemoveOutcome remove(const std::int64_t* ids, std::size_t n, bool missing_ok, std::size_t threads);
+    // Repairs the graph around every tombstone (delete consolidation of
+    // FreshDiskANN, Singh et al. 2021) and frees their slots; returns how
+    // many. Searches go on meanwhile.
+    std::size_t consolidate(std::size_t threads);
+    // Consolidates, then renumbers the live slots 0..size()-1 and shrinks
+    // every array to fit them (same ids, vectors and links).
+    void compact(std::size_t threads);
+    double consolidate_fraction() const { return consolidate_fraction_.load(std::memory_order_relaxed); }
+    // Throws std::invalid_argument outside [0, 1].
+    void set_consolidate_fraction(double fraction);
 
     // Throws InvalidVectorError naming the first row the metric cannot use.
     void check_rows(const float* rows, std::size_t n, const char* what) const;
@@ -176,7 +221,8 @@ public:
     // (std::bad_alloc, std::length_error past kMaxElements) leaves the
     // vectors, graph and capacity as they were.
     void reserve(std::size_t total);
-    // The ids of the vectors in the index, in the order they were added.
+    // The ids of the live vectors, in slot order (the order they were added
+    // when nothing was ever removed).
     std::vector<std::int64_t> live_ids() const;
     IndexStats stats() const;
 
@@ -192,6 +238,14 @@ private:
     float distance_to(const Prepared& query, std::uint32_t node) const {
         return space_.distance(query, store_.row(node), store_.scalar(node));
     }
+    bool is_live(std::uint32_t node) const { return states_[node] == static_cast<std::uint8_t>(SlotState::kLive); }
+    bool is_removed(std::uint32_t node) const {
+        return states_[node] == static_cast<std::uint8_t>(SlotState::kRemoved);
+    }
+    std::size_t live_count() const { return count_ - removed_ - free_slots_.size(); }
+    // Searches must filter tombstones (and, in a mapped file, which is not
+    // fully checked until verify(), any slot that is not live).
+    bool filters_results() const { return removed_ > 0 || (read_only_ && live_count() < count_); }
     bool same_vector(std::uint32_t a, std::uint32_t b) const {
         return std::memcmp(store_.row(a), store_.row(b), params_.dim * sizeof(float)) == 0;
     }
@@ -208,6 +262,11 @@ private:
     void check_label_map() const;
     void check_level0() const;
     void check_vectors() const;
+    // Counts the removed and free slots; throws FormatError for a state
+    // that is none of SlotState's.
+    void count_states(std::size_t* removed, std::size_t* free) const;
+    // After a restore's checks: the tombstone count and the free lists.
+    void collect_free_space();
     void start_serving(const SavedLayout& layout);
     // Room for `total` vectors, growing geometrically / to exactly `capacity`.
     void reserve_for(std::size_t total);
@@ -221,6 +280,25 @@ private:
     // hot path) or an upper level (kUpper true: only inserts walk those).
     template <bool kUpper>
     void search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
+    // The same beam search past tombstones: every node is walked, only live
+    // ones enter the results, so they fill up from the live vectors.
+    template <bool kUpper>
+    void search_level_live(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
+                           SearchContext& ctx) const;
+    // Marks the live slot of `id` removed (growth held exclusively).
+    void make_tombstone(std::uint32_t slot);
+    // Appends the slots the next `n` new vectors take to `nodes` (room
+    // reserved): free ones first, then new ones (room reserved too).
+    void take_slots(std::size_t n, std::vector<std::uint32_t>& nodes);
+    void consolidate_if_due(std::size_t threads);
+    // consolidate() with mutations_ already held exclusively.
+    std::size_t consolidate_locked(std::size_t threads);
+    // New links for a live node on one level, in place of those to tombstones:
+    // its other links and the tombstones' live links, pruned by the heuristic.
+    void repair_links(std::uint32_t node, int level, SearchContext& ctx);
+    // Frees every tombstone (their links already repaired) and moves the
+    // entry point off them (growth held exclusively).
+    void free_tombstones();
     // Algorithm 4 of the paper: keeps a candidate only if it is closer to the
     // base node than to every neighbour already kept. `candidates` sorted.
     void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count, SearchContext& ctx) const;
@@ -236,13 +314,19 @@ private:
 
     bool read_only_ = false;
     mutable GrowthLock growth_;
-    mutable std::shared_mutex mutations_;  // shared by add, exclusive while saving or verifying
+    // Shared by add, upsert and remove; exclusive while saving, verifying,
+    // consolidating or compacting.
+    mutable std::shared_mutex mutations_;
     std::mutex entry_mutex_;          // held while a new top-level node is inserted
+    std::atomic<double> consolidate_fraction_{kDefaultConsolidateFraction};
     std::atomic<std::uint64_t> entry_{kNoEntry};
     std::mt19937_64 level_rng_;       // drawn under the exclusive growth lock
 
     // Guarded by growth_: changed only under Exclusive.
-    std::size_t count_ = 0;
+    std::size_t count_ = 0;  // slots in use: live, removed and free
+    std::size_t removed_ = 0;
+    std::vector<std::uint32_t> free_slots_;
+    AlignedArray<std::uint8_t> states_;  // SlotState per slot
     std::size_t capacity_ = 0;
     std::int64_t max_id_ = -1;
     VectorStore store_;

@@ -4,7 +4,8 @@
 // array, which exists anyway. That is 4 bytes per table entry instead of 12
 // (or ~40 for std::unordered_map), and it is what makes building the map
 // cheap when a saved index is loaded. Linear probing over a power-of-two
-// table, kept at most 3/4 full; no erase, so no tombstones.
+// table, kept at most 3/4 full; erase shifts the entries after it back
+// (Knuth's algorithm R), so the table never holds deleted markers.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,24 @@ public:
         while (table_[i] != kAbsent) i = (i + 1) & mask();
         table_[i] = slot;
         ++size_;
+    }
+
+    // Removes the key held by `slot` (which the table must hold); ids[slot]
+    // must still be that key, and every other slot in the table its own.
+    void erase(std::uint32_t slot, const std::int64_t* ids) {
+        std::size_t hole = home(ids[slot]);
+        while (table_[hole] != slot) hole = (hole + 1) & mask();
+        // Move back every later entry of the probe run whose home does not lie
+        // cyclically in (hole, i]: it would no longer be found past the hole.
+        for (std::size_t i = (hole + 1) & mask(); table_[i] != kAbsent; i = (i + 1) & mask()) {
+            const std::size_t h = home(ids[table_[i]]);
+            const bool reachable = hole <= i ? (hole < h && h <= i) : (hole < h || h <= i);
+            if (reachable) continue;
+            table_[hole] = table_[i];
+            hole = i;
+        }
+        table_[hole] = kAbsent;
+        --size_;
     }
 
 private:

@@ -41,5 +41,11 @@ constexpr std::int64_t kMissingId = -1;
 constexpr std::size_t kDefaultM = 16;
 constexpr std::size_t kDefaultEfConstruction = 200;
 constexpr std::size_t kDefaultEf = 64;
+// Removed vectors stay in the graph as tombstones (walked, never returned)
+// until their share of the graph, removed / (live + removed), passes this
+// fraction: then the graph is repaired around them and their slots freed.
+// A tenth keeps searches within a few percent of their speed on a clean graph
+// while repairs run in batches large enough to amortise their scan.
+constexpr double kDefaultConsolidateFraction = 0.1;
 
 }  // namespace vsearch

@@ -3,15 +3,19 @@
 // Level 0 is one flat array with a fixed-size list per node ([count, ids...],
 // up to 2*M ids). Upper levels are rarer (a fraction 1/M of nodes reach level
 // 1), so they live in a side array of blocks ([count, ids...], up to M ids)
-// that a node indexes with its first block number.
+// that a node indexes with its first block number. A freed node's blocks go
+// to a free list by run length and are reused by a node of the same level.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "../storage/aligned_array.h"
+#include "limits.h"
 
 namespace vsearch {
 
@@ -46,8 +50,24 @@ public:
             upper_ = upper_.grown(grow(blocks, upper_blocks_ + more) * upper_stride_, upper_blocks_ * upper_stride_);
     }
 
+    // Upper blocks that new nodes of `levels` need beyond the free runs that
+    // fit them (what to reserve_upper before their init_node calls).
+    std::size_t new_blocks_for(const std::vector<int>& levels) const {
+        std::array<std::size_t, kMaxLevel + 1> free_runs{};
+        for (std::size_t length = 1; length <= kMaxLevel; ++length) free_runs[length] = free_runs_[length].size();
+        std::size_t blocks = 0;
+        for (int level : levels) {
+            if (level == 0) continue;
+            if (free_runs[level] > 0)
+                --free_runs[level];
+            else
+                blocks += static_cast<std::size_t>(level);
+        }
+        return blocks;
+    }
+
     // Gives a reserved slot empty lists on levels 0..level (its upper blocks
-    // reserved by reserve_upper).
+    // from a free run of that length, or reserved by reserve_upper).
     void init_node(std::uint32_t node, int level) {
         levels_[node] = static_cast<std::uint8_t>(level);
         locks_[node] = 0;
@@ -56,10 +76,52 @@ public:
         std::memset(level0_.data() + node * level0_stride_, 0, level0_stride_ * sizeof(std::uint32_t));
         first_block_[node] = kNoBlock;
         if (level == 0) return;
-        const std::size_t block = upper_blocks_;
-        std::memset(upper_.data() + block * upper_stride_, 0, level * upper_stride_ * sizeof(std::uint32_t));
+        std::vector<std::uint32_t>& runs = free_runs_[level];
+        std::size_t block;
+        if (!runs.empty()) {
+            block = runs.back();  // freed blocks are already zero
+            runs.pop_back();
+        } else {
+            block = upper_blocks_;
+            std::memset(upper_.data() + block * upper_stride_, 0, level * upper_stride_ * sizeof(std::uint32_t));
+            upper_blocks_ += level;
+        }
         first_block_[node] = static_cast<std::uint32_t>(block);
-        upper_blocks_ += level;
+    }
+
+    // Room in the free lists for the blocks of nodes of these levels, so that
+    // release_node cannot allocate.
+    void reserve_release(const std::vector<int>& levels) {
+        std::array<std::size_t, kMaxLevel + 1> more{};
+        for (int level : levels) ++more[level];
+        for (std::size_t length = 1; length <= kMaxLevel; ++length)
+            free_runs_[length].reserve(free_runs_[length].size() + more[length]);
+    }
+
+    // Takes a node out of the graph: level 0, no lists, its upper blocks
+    // zeroed and free for a later node of the same level.
+    void release_node(std::uint32_t node) {
+        const int level = levels_[node];
+        if (level > 0) {
+            const std::uint32_t block = first_block_[node];
+            std::memset(upper_.data() + block * upper_stride_, 0, level * upper_stride_ * sizeof(std::uint32_t));
+            free_runs_[level].push_back(block);
+        }
+        levels_[node] = 0;
+        first_block_[node] = kNoBlock;
+        std::memset(level0_.data() + node * level0_stride_, 0, level0_stride_ * sizeof(std::uint32_t));
+    }
+
+    // After a restore: the blocks no node among the first `count` owns are
+    // free (a saved index does not record run lengths: each is one block,
+    // reusable by a level-1 node, by far the most common upper level).
+    void collect_free_blocks(std::size_t count) {
+        std::vector<bool> owned(upper_blocks_, false);
+        for (std::size_t node = 0; node < count; ++node)
+            for (int l = 0; l < levels_[node]; ++l) owned[first_block_[node] + static_cast<std::size_t>(l)] = true;
+        for (auto& runs : free_runs_) runs.clear();
+        for (std::size_t block = 0; block < upper_blocks_; ++block)
+            if (!owned[block]) free_runs_[1].push_back(static_cast<std::uint32_t>(block));
     }
 
     // A read-only store over saved sections (see vsearch/FORMAT.md) for
@@ -113,10 +175,14 @@ public:
     std::size_t slot_bytes() const {
         return level0_stride_ * sizeof(std::uint32_t) + sizeof(std::uint32_t) + 2 * sizeof(std::uint8_t);
     }
-    // Bytes of upper blocks allocated beyond those in use (0 for a borrowed or copied exact store).
+    // Bytes of upper blocks allocated beyond those in use: never used yet or
+    // freed (0 for a borrowed or copied exact store).
     std::size_t spare_upper_bytes() const {
-        const std::size_t used = upper_blocks_ * upper_stride_ * sizeof(std::uint32_t);
-        return upper_.bytes() > used ? upper_.bytes() - used : 0;
+        std::size_t free_blocks = 0;
+        for (std::size_t length = 1; length <= kMaxLevel; ++length) free_blocks += length * free_runs_[length].size();
+        const std::size_t block_bytes = upper_stride_ * sizeof(std::uint32_t);
+        const std::size_t used = upper_blocks_ * block_bytes;
+        return (upper_.bytes() > used ? upper_.bytes() - used : 0) + free_blocks * block_bytes;
     }
 
     static constexpr std::uint32_t kNoBlock = 0xffffffffu;
@@ -130,6 +196,8 @@ private:
     AlignedArray<std::uint8_t> locks_;
     AlignedArray<std::uint32_t> upper_;
     std::size_t upper_blocks_ = 0;
+    // Free upper blocks: free_runs_[L] holds the first blocks of free runs of L blocks.
+    std::array<std::vector<std::uint32_t>, kMaxLevel + 1> free_runs_;
 };
 
 }  // namespace vsearch

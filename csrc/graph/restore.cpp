@@ -2,6 +2,7 @@
 // reader must make before trusting a file (see vsearch/FORMAT.md).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,17 @@ namespace vsearch {
 namespace {
 
 std::string at(std::size_t index) { return std::to_string(index); }
+
+// Invariant 18 of FORMAT.md: a slot that is not live has id -1 and a live
+// one (in a version-2 file: version 1 did not reserve -1) another id.
+void check_id_of_slot(std::size_t node, std::int64_t id, bool live, bool minus_one_reserved) {
+    if (!live && id != kMissingId)
+        throw FormatError("ids", "slot " + std::to_string(node) + " is removed or free but has id " + std::to_string(id) +
+                                     ", not " + std::to_string(kMissingId));
+    if (live && minus_one_reserved && id == kMissingId)
+        throw FormatError("ids", "live slot " + std::to_string(node) + " has id " + std::to_string(kMissingId) +
+                                     ", the no-result marker");
+}
 
 }  // namespace
 
@@ -38,6 +50,7 @@ SavedSections HnswIndex::sections() const {
     s.level0_links = links_.level0_data();
     s.upper_offsets = links_.first_block_data();
     s.upper_links = links_.upper_data();
+    s.states = states_.data();
     return s;
 }
 
@@ -47,6 +60,8 @@ std::unique_ptr<HnswIndex> HnswIndex::allocate_restore(const IndexParams& params
     index->store_.reserve(layout.count, 0);
     index->links_.allocate_exact(layout.count, layout.upper_blocks);
     index->ids_ = AlignedArray<std::int64_t>(layout.count);
+    index->states_ = AlignedArray<std::uint8_t>(layout.count);
+    if (layout.count > 0) std::memset(index->states_.data(), 0, layout.count);  // all live unless the file says otherwise
     index->capacity_ = layout.count;
     return index;
 }
@@ -58,6 +73,8 @@ void HnswIndex::finish_restore(const SavedLayout& layout) {
     build_label_map(layout);
     check_level0();
     check_vectors();
+    collect_free_space();
+    links_.collect_free_blocks(count_);
     start_serving(layout);
 }
 
@@ -69,12 +86,19 @@ std::unique_ptr<HnswIndex> HnswIndex::map_sections(const IndexParams& params, co
     index->links_.map(layout.count, sections.level0_links, sections.upper_offsets, sections.levels,
                       sections.upper_links, layout.upper_blocks);
     index->ids_ = AlignedArray<std::int64_t>::copy_of(sections.ids, layout.count);
+    if (sections.states != nullptr) {
+        index->states_ = AlignedArray<std::uint8_t>::copy_of(sections.states, layout.count);
+    } else {
+        index->states_ = AlignedArray<std::uint8_t>(layout.count);
+        if (layout.count > 0) std::memset(index->states_.data(), 0, layout.count);
+    }
     index->count_ = layout.count;
     index->capacity_ = layout.count;
     index->read_only_ = true;
     index->check_layout(layout);
     index->check_levels_and_upper_links(layout);
     index->build_label_map(layout);
+    index->collect_free_space();
     index->start_serving(layout);
     return index;
 }
@@ -85,12 +109,40 @@ void HnswIndex::start_serving(const SavedLayout& layout) {
         entry_.store(pack_entry(static_cast<std::uint32_t>(layout.entry_point), layout.max_level));
 }
 
-// Invariants 1-3 of FORMAT.md: the descriptor's graph fields.
+void HnswIndex::count_states(std::size_t* removed, std::size_t* free) const {
+    *removed = *free = 0;
+    for (std::size_t node = 0; node < count_; ++node) {
+        const std::uint8_t state = states_[node];
+        if (state == static_cast<std::uint8_t>(SlotState::kRemoved)) {
+            ++*removed;
+        } else if (state == static_cast<std::uint8_t>(SlotState::kFree)) {
+            ++*free;
+        } else if (state != static_cast<std::uint8_t>(SlotState::kLive)) {
+            throw FormatError("slot_states", "slot " + at(node) + " has state " + std::to_string(state) +
+                                                 ", not 0 (live), 1 (removed) or 2 (free)");
+        }
+    }
+}
+
+void HnswIndex::collect_free_space() {
+    std::size_t removed, free;
+    count_states(&removed, &free);
+    removed_ = removed;
+    free_slots_.clear();
+    free_slots_.reserve(free);
+    for (std::size_t slot = count_; slot-- > 0;)  // descending: the lowest is handed out first
+        if (states_[slot] == static_cast<std::uint8_t>(SlotState::kFree)) free_slots_.push_back(static_cast<std::uint32_t>(slot));
+}
+
+// Invariants 1-3 and 16 of FORMAT.md: the descriptor's graph fields, the slot states.
 void HnswIndex::check_layout(const SavedLayout& layout) const {
     const std::size_t n = count_;
-    if (n == 0) {
-        if (layout.max_level != -1 || layout.entry_point != -1 || layout.upper_blocks != 0 || layout.max_id < -1)
-            throw FormatError("descriptor", "an empty index must have max_level -1, entry_point -1, no upper blocks");
+    std::size_t removed, free;
+    count_states(&removed, &free);
+    if (n == 0 && layout.max_id < -1) throw FormatError("descriptor", "an empty index must have max_id -1 or more");
+    if (n == free) {  // no node in the graph: empty, or every slot free
+        if (layout.max_level != -1 || layout.entry_point != -1)
+            throw FormatError("descriptor", "an index without nodes in its graph must have max_level -1 and entry_point -1");
         return;
     }
     if (layout.max_level < 0 || layout.max_level > kMaxLevel)
@@ -98,16 +150,17 @@ void HnswIndex::check_layout(const SavedLayout& layout) const {
                                             std::to_string(kMaxLevel) + "]");
     if (layout.entry_point < 0 || static_cast<std::size_t>(layout.entry_point) >= n)
         throw FormatError("descriptor", "entry_point " + std::to_string(layout.entry_point) + " is not a slot < " + at(n));
+    if (states_[static_cast<std::size_t>(layout.entry_point)] == static_cast<std::uint8_t>(SlotState::kFree))
+        throw FormatError("slot_states", "the entry point is a free slot");
     if (links_.level(static_cast<std::uint32_t>(layout.entry_point)) != layout.max_level)
         throw FormatError("levels", "the entry point is not on max_level");
 }
 
-// Invariants 4-9 of FORMAT.md: levels, upper blocks and upper links.
+// Invariants 4-9 and 17 of FORMAT.md: levels, upper blocks and upper links.
 void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
     const std::size_t n = count_;
     const std::size_t max_upper = links_.max_links(1);
     std::vector<bool> block_used(layout.upper_blocks, false);
-    std::size_t blocks_owned = 0;
     for (std::size_t node = 0; node < n; ++node) {
         const auto slot = static_cast<std::uint32_t>(node);
         const int level = links_.level(slot);
@@ -115,6 +168,8 @@ void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
             throw FormatError("levels", "node " + at(node) + " has level " + std::to_string(level) +
                                             " above max_level " + std::to_string(layout.max_level));
         const std::uint32_t first = links_.first_block(slot);
+        if (level != 0 && states_[node] == static_cast<std::uint8_t>(SlotState::kFree))
+            throw FormatError("levels", "free slot " + at(node) + " has level " + std::to_string(level) + ", not 0");
         if (level == 0) {
             if (first != LinkStore::kNoBlock)
                 throw FormatError("upper_offsets", "node " + at(node) + " is on level 0 only but has upper blocks");
@@ -135,28 +190,38 @@ void HnswIndex::check_levels_and_upper_links(const SavedLayout& layout) const {
                 if (list[j] >= n)
                     throw FormatError("upper_links", "block " + at(b) + " links to node " + std::to_string(list[j]) +
                                                          ", not below count " + at(n));
+                if (states_[list[j]] == static_cast<std::uint8_t>(SlotState::kFree))
+                    throw FormatError("upper_links", "block " + at(b) + " links to free slot " + std::to_string(list[j]));
                 if (links_.level(list[j]) < l)
                     throw FormatError("upper_links", "node " + at(node) + " links on level " + std::to_string(l) +
                                                          " to node " + std::to_string(list[j]) + ", whose top level is " +
                                                          std::to_string(links_.level(list[j])));
             }
         }
-        blocks_owned += static_cast<std::size_t>(level);
     }
-    if (blocks_owned != layout.upper_blocks)
-        throw FormatError("upper_links", "the table has " + at(layout.upper_blocks) + " blocks but the nodes' levels own " +
-                                             at(blocks_owned));
+    // Blocks no node owns are free (freed by removals, reused by later adds):
+    // all zero, so a file is a pure function of the index.
+    const std::size_t block_words = max_upper + 1;
+    for (std::size_t b = 0; b < layout.upper_blocks; ++b) {
+        if (block_used[b]) continue;
+        const std::uint32_t* list = links_.block(b);
+        if (std::any_of(list, list + block_words, [](std::uint32_t word) { return word != 0; }))
+            throw FormatError("upper_links", "block " + at(b) + " belongs to no node but is not all zero");
+    }
 }
 
-// Invariants 10-11 of FORMAT.md, building the id map on the way.
+// Invariants 10-11 and 18 of FORMAT.md, building the id map on the way.
 void HnswIndex::build_label_map(const SavedLayout& layout) {
     max_id_ = layout.max_id;
     const std::size_t n = count_;
     if (n == 0) return;
     slots_.reserve(n, ids_.data());
-    std::int64_t max_id = ids_[0];
+    std::int64_t max_id = kMissingId;
     for (std::size_t node = 0; node < n; ++node) {
         const std::int64_t id = ids_[node];
+        const bool live = is_live(static_cast<std::uint32_t>(node));
+        check_id_of_slot(node, id, live, layout.has_states);
+        if (!live) continue;
         if (slots_.find(id, ids_.data()) != LabelMap::kAbsent)
             throw FormatError("ids", "id " + std::to_string(id) + " appears twice");
         slots_.insert(id, static_cast<std::uint32_t>(node));
@@ -165,20 +230,30 @@ void HnswIndex::build_label_map(const SavedLayout& layout) {
     if (layout.max_id < max_id) throw FormatError("descriptor", "max_id is below the largest id in the ids section");
 }
 
-// Invariants 10-11 of FORMAT.md on a built id map.
+// Invariants 10-11 and 18 of FORMAT.md on a built id map.
 void HnswIndex::check_label_map() const {
+    std::size_t live = 0;
     for (std::size_t node = 0; node < count_; ++node) {
         const std::int64_t id = ids_[node];
+        const bool is_live_slot = is_live(static_cast<std::uint32_t>(node));
+        check_id_of_slot(node, id, is_live_slot, true);
+        if (!is_live_slot) continue;
+        ++live;
         if (slots_.find(id, ids_.data()) != node) throw FormatError("ids", "id " + std::to_string(id) + " appears twice");
         if (id > max_id_) throw FormatError("descriptor", "max_id is below the largest id in the ids section");
     }
+    if (live != slots_.size()) throw FormatError("ids", "the id map holds ids of slots that are not live");
 }
 
-// Invariant 12 of FORMAT.md.
+// Invariants 12 and 17 of FORMAT.md.
 void HnswIndex::check_level0() const {
     const std::size_t max_links = links_.max_links(0);
+    const std::size_t words = 1 + max_links;
     for (std::size_t node = 0; node < count_; ++node) {
         const std::uint32_t* list = links_.list(static_cast<std::uint32_t>(node), 0);
+        const bool free = states_[node] == static_cast<std::uint8_t>(SlotState::kFree);
+        if (free && std::any_of(list, list + words, [](std::uint32_t word) { return word != 0; }))
+            throw FormatError("level0_links", "free slot " + at(node) + " has a list that is not all zero");
         if (list[0] > max_links)
             throw FormatError("level0_links", "node " + at(node) + " has " + std::to_string(list[0]) +
                                                   " links, more than 2M = " + std::to_string(max_links));
@@ -186,6 +261,8 @@ void HnswIndex::check_level0() const {
             if (list[j] >= count_)
                 throw FormatError("level0_links", "node " + at(node) + " links to node " + std::to_string(list[j]) +
                                                       ", not below count " + at(count_));
+            else if (states_[list[j]] == static_cast<std::uint8_t>(SlotState::kFree))
+                throw FormatError("level0_links", "node " + at(node) + " links to free slot " + std::to_string(list[j]));
     }
 }
 
@@ -198,6 +275,12 @@ void HnswIndex::check_vectors() const {
     const std::size_t padding = store_.stride() - params_.dim;
     for (std::size_t node = 0; node < count_; ++node) {
         const float* row = store_.row(node);
+        if (states_[node] == static_cast<std::uint8_t>(SlotState::kFree)) {  // invariant 19
+            const bool zero = std::all_of(row, row + store_.stride(), [](float x) { return x == 0.0f && !std::signbit(x); });
+            if (!zero || (store_.with_scalar() && store_.scalar(node) != 0.0f))
+                throw FormatError("vectors", "free slot " + at(node) + " holds a vector (or row scalar); it must be all zero");
+            continue;
+        }
         try {
             check_rows(row, 1, "vectors");  // the same rules as add()
         } catch (const InvalidVectorError& e) {
@@ -222,6 +305,10 @@ void HnswIndex::verify() const {
     std::unique_lock<std::shared_mutex> no_adds(mutations_);
     GrowthLock::Shared lock(growth_);
     const SavedLayout now = layout();
+    std::size_t removed, free;
+    count_states(&removed, &free);
+    if (removed != removed_ || free != free_slots_.size())
+        throw FormatError("slot_states", "the counts of removed and free slots disagree with the states");
     check_layout(now);
     check_levels_and_upper_links(now);
     check_label_map();

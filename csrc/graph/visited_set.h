@@ -74,6 +74,11 @@ public:
         return Lease(*this, std::move(set));
     }
 
+    // Drops the idle sets (sized for a larger index); sets on lease stay.
+    void clear() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        free_.clear();
+    }
     std::size_t bytes() const {
         std::lock_guard<std::mutex> lock(mutex_);
         std::size_t total = 0;

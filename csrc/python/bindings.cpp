@@ -63,7 +63,7 @@ vsearch::IndexParams make_params(std::size_t dim, const std::string& metric, std
 }
 
 py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<IdArray>& ids, std::size_t threads,
-              const std::optional<py::function>& progress) {
+              const std::optional<py::function>& progress, bool replace) {
     const std::size_t n = row_count(vectors, index.dim(), "vectors");
     if (ids && (ids->ndim() != 1 || static_cast<std::size_t>(ids->shape(0)) != n))
         throw std::invalid_argument("ids must have shape (" + std::to_string(n) + ",)");
@@ -83,7 +83,7 @@ py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<Id
     vsearch::AddOutcome outcome;
     {
         py::gil_scoped_release release;
-        outcome = index.add(vectors.data(), ids ? ids->data() : nullptr, n, threads, report);
+        outcome = index.add(vectors.data(), ids ? ids->data() : nullptr, n, threads, report, replace);
     }
     if (progress_error) throw std::move(*progress_error);
     IdArray conflicts(static_cast<py::ssize_t>(outcome.conflicts.size()));
@@ -116,10 +116,24 @@ py::tuple get(const HnswIndex& index, const IdArray& ids) {
     return py::make_tuple(out, missing);
 }
 
+// (number removed, position of the first unknown id or -1).
+py::tuple remove_ids(HnswIndex& index, const IdArray& ids, bool missing_ok, std::size_t threads) {
+    if (ids.ndim() != 1) throw std::invalid_argument("ids must be one-dimensional");
+    vsearch::RemoveOutcome outcome;
+    {
+        py::gil_scoped_release release;
+        outcome = index.remove(ids.data(), static_cast<std::size_t>(ids.shape(0)), missing_ok, threads);
+    }
+    return py::make_tuple(outcome.removed, outcome.first_unknown);
+}
+
 py::dict stats(const HnswIndex& index) {
     const vsearch::IndexStats s = index.stats();
     py::dict d;
     d["count"] = s.count;
+    d["removed"] = s.removed;
+    d["free_slots"] = s.free_slots;
+    d["slots"] = s.count + s.removed + s.free_slots;
     d["capacity"] = s.capacity;
     d["max_level"] = s.max_level;
     d["entry_point_id"] = s.entry_point_id;
@@ -174,6 +188,7 @@ py::dict section_views(const HnswIndex& index, const vsearch::SavedLayout& layou
     views["level0_links"] = view(s.level0_links, {n, 1 + 2 * M});
     views["upper_offsets"] = view(s.upper_offsets, {n});
     views["upper_links"] = view(s.upper_links, {static_cast<py::ssize_t>(layout.upper_blocks), 1 + M});
+    views[vsearch::kSlotStatesSection] = view(s.states, {n});
     return views;
 }
 
@@ -208,6 +223,7 @@ vsearch::SavedLayout saved_layout(const py::dict& layout) {
     saved.entry_point = layout["entry_point"].cast<std::int64_t>();
     saved.max_id = layout["max_id"].cast<std::int64_t>();
     saved.upper_blocks = layout["upper_blocks"].cast<std::size_t>();
+    saved.has_states = !layout.contains("has_states") || layout["has_states"].cast<bool>();
     return saved;
 }
 
@@ -238,6 +254,7 @@ py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layou
     s.level0_links = section_pointer<std::uint32_t>(sections, "level0_links", n * (1 + 2 * M));
     s.upper_offsets = section_pointer<std::uint32_t>(sections, "upper_offsets", n);
     s.upper_links = section_pointer<std::uint32_t>(sections, "upper_links", saved.upper_blocks * (1 + M));
+    if (saved.has_states) s.states = section_pointer<std::uint8_t>(sections, vsearch::kSlotStatesSection, n);
     std::unique_ptr<HnswIndex> index;
     py::object problem = format_problem([&] { index = HnswIndex::map_sections(params, saved, s); });
     if (!problem.is_none()) return py::make_tuple(py::none(), problem);
@@ -365,6 +382,8 @@ PYBIND11_MODULE(_core, m) {
     m.attr("DEFAULT_M") = vsearch::kDefaultM;
     m.attr("DEFAULT_EF_CONSTRUCTION") = vsearch::kDefaultEfConstruction;
     m.attr("DEFAULT_EF") = vsearch::kDefaultEf;
+    m.attr("DEFAULT_CONSOLIDATE_FRACTION") = vsearch::kDefaultConsolidateFraction;
+    m.attr("SLOT_STATES_SECTION") = vsearch::kSlotStatesSection;
     // The file layout the stored rows dictate (vsearch/FORMAT.md): rows start on
     // cache lines, so mapped sections must be aligned at least as much.
     m.attr("ROW_ALIGNMENT") = vsearch::kCacheLine;
@@ -382,7 +401,12 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<HnswIndex>(m, "HnswIndex", py::dynamic_attr())
         .def(py::init<const vsearch::IndexParams&>(), py::arg("params"))
-        .def("add", &add, py::arg("vectors"), py::arg("ids"), py::arg("threads"), py::arg("progress") = py::none())
+        .def("add", &add, py::arg("vectors"), py::arg("ids"), py::arg("threads"), py::arg("progress") = py::none(),
+             py::arg("replace") = false)
+        .def("remove", &remove_ids, py::arg("ids"), py::arg("missing_ok"), py::arg("threads"))
+        .def("consolidate", &HnswIndex::consolidate, py::arg("threads"), py::call_guard<py::gil_scoped_release>())
+        .def("compact", &HnswIndex::compact, py::arg("threads"), py::call_guard<py::gil_scoped_release>())
+        .def_property("consolidate_fraction", &HnswIndex::consolidate_fraction, &HnswIndex::set_consolidate_fraction)
         .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"))
         .def("get", &get, py::arg("ids"))
         .def("contains", &HnswIndex::contains, py::arg("id"))

@@ -37,6 +37,13 @@ public:
         if (with_scalar_) scalars_[slot] = scalar;
     }
 
+    // Zeroes a slot that no longer holds a vector (saved files stay a pure
+    // function of the index).
+    void clear(std::size_t slot) {
+        std::memset(rows_.data() + slot * stride_, 0, stride_ * sizeof(float));
+        if (with_scalar_) scalars_[slot] = 0.0f;
+    }
+
     // Views of saved rows (and per-row scalars) for `count` vectors; the caller keeps
     // the memory alive.
     void borrow(std::size_t count, const float* rows, const float* scalars) {

@@ -1,0 +1,247 @@
+// Changing what an index holds after the fact: removing vectors (tombstones),
+// repairing the graph around them and freeing their slots (consolidation), and
+// renumbering the slots densely (compaction).
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "atomic_word.h"
+#include "hnsw_index.h"
+#include "search_context.h"
+#include "workers.h"
+
+namespace vsearch {
+
+namespace {
+
+constexpr std::uint32_t kNoSlot = std::numeric_limits<std::uint32_t>::max();
+
+// A live node's list on one level that links to at least one tombstone.
+struct Damaged {
+    std::uint32_t node;
+    int level;
+};
+
+}  // namespace
+
+void HnswIndex::make_tombstone(std::uint32_t slot) {
+    slots_.erase(slot, ids_.data());  // reads the id: before it is cleared
+    ids_[slot] = kMissingId;
+    states_[slot] = static_cast<std::uint8_t>(SlotState::kRemoved);
+    ++removed_;
+}
+
+RemoveOutcome HnswIndex::remove(const std::int64_t* ids, std::size_t n, bool missing_ok, std::size_t threads) {
+    if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
+    RemoveOutcome outcome;
+    {
+        std::shared_lock<std::shared_mutex> no_save(mutations_);
+        GrowthLock::Exclusive lock(growth_);
+        std::vector<std::uint32_t> found;
+        found.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t slot = slots_.find(ids[i], ids_.data());
+            if (slot != LabelMap::kAbsent) {
+                found.push_back(slot);
+            } else if (!missing_ok) {
+                outcome.first_unknown = static_cast<std::ptrdiff_t>(i);
+                return outcome;
+            }
+        }
+        std::sort(found.begin(), found.end());
+        found.erase(std::unique(found.begin(), found.end()), found.end());
+        for (std::uint32_t slot : found) make_tombstone(slot);
+        outcome.removed = found.size();
+    }
+    if (outcome.removed > 0) consolidate_if_due(threads);
+    return outcome;
+}
+
+void HnswIndex::consolidate_if_due(std::size_t threads) {
+    std::size_t removed, in_graph;
+    {
+        GrowthLock::Shared lock(growth_);
+        removed = removed_;
+        in_graph = removed_ + live_count();
+    }
+    if (removed > 0 && static_cast<double>(removed) > consolidate_fraction() * static_cast<double>(in_graph))
+        consolidate(threads);
+}
+
+std::size_t HnswIndex::consolidate(std::size_t threads) {
+    if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
+    std::unique_lock<std::shared_mutex> alone(mutations_);
+    return consolidate_locked(threads);
+}
+
+std::size_t HnswIndex::consolidate_locked(std::size_t threads) {
+    {
+        // Only this thread changes the graph now (adds and removes wait for
+        // mutations_), and a list is rewritten the way inserts rewrite lists,
+        // so searches go on.
+        GrowthLock::Shared lock(growth_);
+        if (removed_ == 0) return 0;
+        std::vector<Damaged> damaged;
+        for (std::size_t slot = 0; slot < count_; ++slot) {
+            const auto node = static_cast<std::uint32_t>(slot);
+            if (!is_live(node)) continue;
+            for (int level = 0; level <= links_.level(node); ++level) {
+                const std::uint32_t* list = links_.list(node, level);
+                const std::uint32_t* end = list + 1 + std::min<std::size_t>(list[0], links_.max_links(level));
+                if (std::any_of(list + 1, end, [&](std::uint32_t other) { return is_removed(other); }))
+                    damaged.push_back({node, level});
+            }
+        }
+        const std::size_t workers = worker_count(threads, std::max<std::size_t>(1, damaged.size()));
+        std::vector<std::unique_ptr<SearchContext>> contexts = contexts_for_insert(workers, count_, 0);
+        WorkQueue queue(damaged.size());
+        run_workers(workers, [&](std::size_t worker) {
+            std::size_t i;
+            while (queue.pop(&i)) repair_links(damaged[i].node, damaged[i].level, *contexts[worker]);
+        });
+    }
+    GrowthLock::Exclusive lock(growth_);
+    const std::size_t freed = removed_;
+    free_tombstones();
+    return freed;
+}
+
+void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) {
+    const std::size_t max_links = links_.max_links(level);
+    const Prepared from = prepare_node(node, ctx.query_scratch.data());
+    VisitedSet& seen = *ctx.visited;
+    seen.reset(count_);
+    seen.test_and_set(node);
+    std::vector<Neighbor>& candidates = ctx.candidates;
+    candidates.clear();
+    const auto consider = [&](std::uint32_t other) {
+        if (is_live(other) && !seen.test_and_set(other)) candidates.push_back({distance_to(from, other), other});
+    };
+    const std::uint32_t* list = links_.list(node, level);
+    const std::uint32_t count = std::min<std::uint32_t>(list[0], max_links);
+    for (std::uint32_t j = 1; j <= count; ++j) {
+        const std::uint32_t other = list[j];
+        if (!is_removed(other)) {
+            consider(other);
+            continue;
+        }
+        const std::uint32_t* second = links_.list(other, level);
+        const std::uint32_t second_count = std::min<std::uint32_t>(second[0], max_links);
+        for (std::uint32_t k = 1; k <= second_count; ++k) consider(second[k]);
+    }
+    if (candidates.empty()) {
+        // Every link and every link of a linked tombstone is gone: find
+        // neighbours the way an insert does, or the node would be cut off.
+        const std::uint64_t entry = entry_.load(std::memory_order_acquire);
+        const int top = static_cast<int>(entry >> 32);
+        if (top >= level) {
+            const std::uint32_t start = greedy_descend(from, static_cast<std::uint32_t>(entry), top, level);
+            search_layer(from, start, params_.ef_construction, level, ctx);
+            for (std::size_t j = 0; j < ctx.pool.size(); ++j)
+                if (ctx.pool.at(j).id != node) candidates.push_back(ctx.pool.at(j));
+        }
+    }
+    std::sort(candidates.begin(), candidates.end(), closer_first);
+    select_neighbors(candidates, max_links, ctx);
+    SpinLockGuard guard(links_.lock_flag(node));
+    write_links(node, level, candidates);
+}
+
+void HnswIndex::free_tombstones() {
+    std::vector<std::uint32_t> dead;
+    std::vector<int> levels;
+    dead.reserve(removed_);
+    levels.reserve(removed_);
+    for (std::size_t slot = count_; slot-- > 0;) {  // descending: free_slots_ hands out the lowest first
+        const auto node = static_cast<std::uint32_t>(slot);
+        if (!is_removed(node)) continue;
+        dead.push_back(node);
+        levels.push_back(links_.level(node));
+    }
+    links_.reserve_release(levels);
+    free_slots_.reserve(free_slots_.size() + dead.size());
+    // Nothing below allocates: the index is never left half freed.
+    const std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    if (entry != kNoEntry && is_removed(static_cast<std::uint32_t>(entry))) {
+        std::uint64_t best = kNoEntry;
+        int best_level = -1;
+        for (std::size_t slot = 0; slot < count_; ++slot) {
+            const auto node = static_cast<std::uint32_t>(slot);
+            if (is_live(node) && links_.level(node) > best_level) {
+                best_level = links_.level(node);
+                best = pack_entry(node, best_level);
+            }
+        }
+        entry_.store(best, std::memory_order_release);
+    }
+    for (std::uint32_t node : dead) {
+        links_.release_node(node);
+        store_.clear(node);
+        states_[node] = static_cast<std::uint8_t>(SlotState::kFree);
+        free_slots_.push_back(node);
+    }
+    removed_ = 0;
+}
+
+void HnswIndex::compact(std::size_t threads) {
+    if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
+    std::unique_lock<std::shared_mutex> alone(mutations_);
+    consolidate_locked(threads);
+    GrowthLock::Exclusive lock(growth_);
+    const std::size_t live = live_count();
+    // Everything is built beside the old arrays and swapped in at the end, so
+    // a failed allocation leaves the index as it was.
+    std::vector<std::uint32_t> renumbered(count_, kNoSlot);
+    std::size_t upper_blocks = 0;
+    std::uint32_t next = 0;
+    for (std::size_t slot = 0; slot < count_; ++slot) {
+        const auto node = static_cast<std::uint32_t>(slot);
+        if (!is_live(node)) continue;
+        renumbered[slot] = next++;
+        upper_blocks += static_cast<std::size_t>(links_.level(node));
+    }
+    VectorStore store(params_.dim, store_.with_scalar());
+    store.reserve(live, 0);
+    LinkStore links(params_.M);
+    links.reserve(live, 0);
+    links.reserve_upper(upper_blocks, [](std::size_t, std::size_t needed) { return needed; });
+    AlignedArray<std::int64_t> ids(live);
+    AlignedArray<std::uint8_t> states(live);
+    if (live > 0) std::memset(states.data(), static_cast<int>(SlotState::kLive), live);
+    LabelMap slots;
+    slots.reserve(live, ids.data());
+    for (std::size_t slot = 0; slot < count_; ++slot) {
+        const std::uint32_t node = renumbered[slot];
+        if (node == kNoSlot) continue;
+        const auto old = static_cast<std::uint32_t>(slot);
+        store.set(node, store_.row(old), store_.scalar(old));
+        const int top = links_.level(old);
+        links.init_node(node, top);
+        for (int level = 0; level <= top; ++level) {
+            const std::uint32_t* from = links_.list(old, level);
+            std::uint32_t* to = links.list(node, level);
+            std::uint32_t kept = 0;
+            for (std::uint32_t j = 1; j <= std::min<std::size_t>(from[0], links_.max_links(level)); ++j)
+                if (renumbered[from[j]] != kNoSlot) to[1 + kept++] = renumbered[from[j]];  // all live after consolidation
+            to[0] = kept;
+        }
+        ids[node] = ids_[old];
+        slots.insert(ids[node], node);
+    }
+    const std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    if (entry != kNoEntry) entry_.store(pack_entry(renumbered[static_cast<std::uint32_t>(entry)], static_cast<int>(entry >> 32)));
+    store_ = std::move(store);
+    links_ = std::move(links);
+    ids_ = std::move(ids);
+    states_ = std::move(states);
+    slots_ = std::move(slots);
+    std::vector<std::uint32_t>().swap(free_slots_);
+    count_ = live;
+    capacity_ = live;
+    visited_pool_.clear();
+}
+
+}  // namespace vsearch

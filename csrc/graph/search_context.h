@@ -1,0 +1,49 @@
+// Per-thread scratch of the graph algorithms (search, insert, repair), shared
+// by the files that implement HnswIndex.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "hnsw_index.h"
+
+namespace vsearch {
+
+// Room an insert's search frontier gets up front, in beams: past tombstones it
+// holds more than the beam (every walked node closer than the live results).
+constexpr std::size_t kFrontierReserve = 4;
+
+// Per-thread scratch for searching and inserting.
+struct HnswIndex::SearchContext {
+    SearchContext(VisitedPool& pool, std::size_t scratch_size)
+        : visited(pool.take()), query_scratch(scratch_size), other_scratch(scratch_size) {}
+
+    // Allocates all that inserting into an index of `count` nodes (new nodes
+    // up to `top_level`) needs, so that insert() cannot fail.
+    void reserve_for_insert(std::size_t count, std::size_t ef_construction, std::size_t M, int top_level) {
+        const std::size_t max_links = 2 * M;  // level 0's bound, the largest
+        const std::size_t beam = std::min(ef_construction, count);
+        visited->reserve(count);
+        pool.reserve(beam);
+        fresh.reserve(max_links);
+        candidates.reserve(beam + max_links);
+        frontier.reserve(kFrontierReserve * beam + max_links);
+        kept.reserve(max_links);
+        relinked.reserve(max_links + 1);
+        chosen.resize(static_cast<std::size_t>(top_level) + 1);
+        for (auto& level : chosen) level.reserve(max_links);
+    }
+
+    VisitedPool::Lease visited;
+    CandidatePool pool;
+    std::vector<std::uint32_t> fresh;           // unvisited neighbours of the expanded node
+    std::vector<Neighbor> candidates;           // a new node's candidates on the current level
+    std::vector<Neighbor> frontier;             // search_level_live's nodes to expand (a min-heap)
+    std::vector<Neighbor> kept;                 // select_neighbors' choice
+    std::vector<Neighbor> relinked;             // a full list plus the node linking back to it
+    std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
+    std::vector<float> query_scratch;           // the prepared query (metrics that transform it)
+    std::vector<float> other_scratch;           // a prepared node during neighbour selection
+};
+
+}  // namespace vsearch
