@@ -205,7 +205,7 @@ GSSF = Suite(
 
 # The churn suite's plan (issue 10): remove 10%, 50%, 90%; 20 rounds of "remove 5%, add 5% new";
 # recall and QPS next to fresh builds after the rounds listed (a fresh pair of 100,000 x 128 builds
-# takes about a minute on 2 cores, so not after every round).
+# took 2-3 minutes on a shared 2-core machine, so not after every round).
 CHURN_PLAN = ChurnPlan(removals=(0.1, 0.5, 0.9), rounds=20, fraction=0.05, checkpoints=(1, 5, 10, 15, 20))
 # The churn suite's synthetic set: a live set of SPEED_SET's size plus the pool of new vectors the
 # rounds add (bench.churn takes the first n / (1 + rounds x fraction) rows as the live set).
@@ -217,7 +217,8 @@ CHURN_SUITE = Suite(
     name="churn",
     about="recall@10 at ef 64/128, single-thread QPS and memory of vsearch and hnswlib under removals (10%, 50%, "
           "90%) and 20 rounds of 'remove 5%, add 5% new', next to fresh builds on the same live vectors, on "
-          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (about 10 min on 2 cores)",
+          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (29 min on a busy "
+          "2-core machine)",
     ef_sweep=(64, 128),
     repetitions=3,
     min_calls=1000,
