@@ -6,6 +6,7 @@
     python -m bench --suite metric-speed  # vsearch's QPS under each metric on the same data
     python -m bench --suite persistence   # save, load and memory-mapped load vs hnswlib
     python -m bench --suite gssf          # what a learned GSSF metric buys over cosine and l2
+    python -m bench --suite churn         # recall, QPS and memory under removals and adds vs fresh builds
     python -m bench --datasets digits my.npz glove-25-angular.hdf5 sift_base.fvecs
     python -m bench --engines vsearch,hnswlib --ef 16,64,256 --threads all
     python -m bench --reference           # regenerate bench/results/reference/ and the README's tables
@@ -41,14 +42,15 @@ from typing import Any, Callable, Sequence
 from . import datasets as dsets
 from . import goals, reference, report
 from .engines import DEFAULT_ENGINES, ENGINES, OPTIONAL_ENGINES, available
+from .churn import run_churn
 from .metric_speed import run_metric_speed
 from .model import RunConfig, to_json
 from .persistence import run_persistence
 from .pipeline import run_dataset
 from .readers import DatasetError
 from .reference import REFERENCE_SUITES
-from .suites import (DEFAULT_EF_CONSTRUCTION, DEFAULT_M, METRIC_SPEED, PERSISTENCE, SHARED_ORDER, SUITES, SWEEP,
-                     Suite)
+from .suites import (CHURN, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, METRIC_SPEED, PERSISTENCE, SHARED_ORDER, SUITES,
+                     SWEEP, Suite)
 from .sweep import Runner
 
 RESULTS_DIR = dsets.REPO_ROOT / "bench" / "results"
@@ -92,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=tuple(SUITES), default=None,
-                   help="; ".join(f"{s.name}: {s.about}" for s in SUITES.values()) + " (default: default)")
+                   help="; ".join(f"{s.name}: {s.about}" for s in SUITES.values()).replace("%", "%%")
+                        + " (default: default)")
     p.add_argument("--reference", action="store_true",
                    help=f"write the run into bench/results/reference/<suite>/ (replacing what is there) and "
                         f"rewrite that suite's tables in README.md; without --suite, every suite the README "
@@ -107,9 +110,9 @@ def parser() -> argparse.ArgumentParser:
                    default=None, metavar="LIST",
                    help=f"comma-separated engines from {', '.join(ENGINES)}; one that is not installed is skipped "
                         f"with a notice (default: the suite's; {','.join(DEFAULT_ENGINES)} for default and full)")
-    p.add_argument("--threads", type=thread_count, default=1, metavar="N|all",
-                   help="threads for builds and batch searches (one-query calls always use one): 1 (default) or "
-                        "'all' cores or a number; pinned per engine (vsearch/hnswlib/usearch threads=, "
+    p.add_argument("--threads", type=thread_count, default=None, metavar="N|all",
+                   help="threads for builds and batch searches (one-query calls always use one): 1 (default; "
+                        "every core in the churn suite) or 'all' cores or a number; pinned per engine (vsearch/hnswlib/usearch threads=, "
                         "faiss omp_set_num_threads, BLAS via threadpoolctl)")
     p.add_argument("--metrics", default=None, metavar="native|all|LIST",
                    help="metrics to sweep every engine on: native (each dataset's own; default suite), all "
@@ -211,7 +214,7 @@ def pin_threads(threads: int, log: Clock) -> Any:
 
 
 PIPELINES: dict[str, Callable[[dsets.Dataset, Runner], dict[str, Any]]] = {
-    SWEEP: run_dataset, METRIC_SPEED: run_metric_speed, PERSISTENCE: run_persistence}
+    SWEEP: run_dataset, METRIC_SPEED: run_metric_speed, PERSISTENCE: run_persistence, CHURN: run_churn}
 
 
 def config(args: argparse.Namespace, suite: Suite, engines: list[str]) -> RunConfig:
@@ -221,7 +224,8 @@ def config(args: argparse.Namespace, suite: Suite, engines: list[str]) -> RunCon
         sweep_metrics = list(sweep_metrics)
     elif sweep_metrics not in ("native", "all"):
         sweep_metrics = [m.strip() for m in sweep_metrics.split(",") if m.strip()]
-    return RunConfig(suite=suite, engines=engines, threads=args.threads, k=args.k, M=args.M,
+    threads = args.threads or suite.threads or os.cpu_count() or 1
+    return RunConfig(suite=suite, engines=engines, threads=threads, k=args.k, M=args.M,
                      ef_construction=args.ef_construction, seed=args.seed, ef_sweep=args.ef or suite.ef_sweep,
                      repetitions=args.reps or suite.repetitions, min_calls=args.min_calls or suite.min_calls,
                      max_queries=args.max_queries, sweep_metrics=sweep_metrics, memory=not args.no_memory,

@@ -9,12 +9,17 @@ recall.
 
 Threads are pinned per engine: a build and a batch search use ``threads``
 (1 by default, or every core); a one-query call always uses one thread.
+
+Engines that are ``mutable`` (the churn suite, bench.churn) are built with
+``build_mutable`` and then also take ``remove``, ``add``, ``consolidate`` and
+``clone``; their ids are whatever the harness gives.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib import metadata
@@ -47,6 +52,7 @@ class Engine(ABC):
     graph: ClassVar[bool] = True   # has an ef knob (False: one point per sweep)
     persists: ClassVar[bool] = False  # can save an index to a file and load it back
     can_mmap: ClassVar[bool] = False  # can also open a saved index memory-mapped
+    mutable: ClassVar[bool] = False   # vectors can be removed and added after the build
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -104,6 +110,31 @@ class Engine(ABC):
         """Bytes the index holds (vectors and graph), as the engine reports it; None if unknown."""
         return None
 
+    # -- removing and adding (engines with ``mutable``) ------------------------------------------
+    def build_mutable(self, base: np.ndarray, metric: MetricSpec, params: BuildParams) -> None:
+        """Like build, into an index that vectors can then be removed from and added to."""
+        self.build(base, metric, params)
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Removes the vectors of these ids: never returned from now on."""
+        raise NotImplementedError(f"{self.name} cannot remove vectors")
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Adds vectors under new ids, using ``threads`` threads."""
+        raise NotImplementedError(f"{self.name} cannot add vectors after the build")
+
+    def consolidate(self) -> None:
+        """Repairs the index around removed vectors and frees their room, where the engine
+        has such a step (by default there is none: nothing to do)."""
+
+    def clone(self) -> "Engine":
+        """An independent copy of the built index, as a second engine of the same kind."""
+        raise NotImplementedError(f"{self.name} cannot copy an index")
+
+    def slot_stats(self) -> dict[str, int]:
+        """Counts of the index's slots (live, removed, free), where the engine reports them."""
+        return {}
+
     # -- persistence (engines with ``persists``) ----------------------------------------------
     def save(self, path: Path) -> None:
         """Writes the built index to ``path``."""
@@ -122,7 +153,9 @@ class VsearchEngine(Engine):
     name = "vsearch"
     module = "vsearch"
     distribution = "vsearch"
-    persists = can_mmap = True
+    persists = can_mmap = mutable = True
+    # The stats() counts that slot_stats reports.
+    SLOT_STATS: ClassVar[tuple[str, ...]] = ("slots", "removed", "free_slots")
 
     def metric_names(self) -> tuple[str, ...]:
         import vsearch
@@ -146,6 +179,24 @@ class VsearchEngine(Engine):
     def index_bytes(self) -> int | None:
         return self.index.memory_usage().total
 
+    def remove(self, ids: np.ndarray) -> None:
+        self.index.remove(ids)
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self.index.add(vectors, ids, threads=self.threads, progress=False)
+
+    def consolidate(self) -> None:
+        self.index.consolidate()
+
+    def clone(self) -> Engine:
+        twin = VsearchEngine(self.threads)
+        twin.index = self.index.copy()
+        return twin
+
+    def slot_stats(self) -> dict[str, int]:
+        stats = self.index.stats()
+        return {key: int(stats[key]) for key in self.SLOT_STATS if key in stats}
+
     def save(self, path: Path) -> None:
         self.index.save(path)
 
@@ -156,22 +207,45 @@ class VsearchEngine(Engine):
 
 
 class HnswlibEngine(Engine):
+    """hnswlib; a mutable index is built with ``allow_replace_deleted``: removing is
+    ``mark_deleted`` (the vector stays in the graph, skipped in results) and adding
+    reuses removed slots (``replace_deleted``), so it never grows past the build's size."""
+
     name = "hnswlib"
     module = "hnswlib"
     distribution = "hnswlib"
-    persists = True
+    persists = mutable = True
 
     def metric_names(self) -> tuple[str, ...]:
         return ("l2", "ip", "cosine")
 
     def build(self, base: np.ndarray, metric: MetricSpec, params: BuildParams) -> None:
+        self._build(base, metric, params, replace_deleted=False)
+
+    def build_mutable(self, base: np.ndarray, metric: MetricSpec, params: BuildParams) -> None:
+        self._build(base, metric, params, replace_deleted=True)
+
+    def _build(self, base: np.ndarray, metric: MetricSpec, params: BuildParams, replace_deleted: bool) -> None:
         import hnswlib
 
         self.index = hnswlib.Index(space=metric.name, dim=base.shape[1])
         self.index.init_index(max_elements=len(base), ef_construction=params.ef_construction, M=params.M,
-                              random_seed=params.seed)
+                              random_seed=params.seed, allow_replace_deleted=replace_deleted)
         self.index.set_num_threads(self.threads)
         self.index.add_items(base, np.arange(len(base)), num_threads=self.threads)
+
+    def remove(self, ids: np.ndarray) -> None:
+        for label in ids.tolist():
+            self.index.mark_deleted(label)
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self.index.add_items(vectors, ids, num_threads=self.threads, replace_deleted=True)
+
+    def clone(self) -> Engine:
+        twin = HnswlibEngine(self.threads)
+        twin.index = pickle.loads(pickle.dumps(self.index))  # hnswlib's own state, allow_replace_deleted included
+        twin.index.set_num_threads(self.threads)
+        return twin
 
     def set_ef(self, ef: int) -> None:
         super().set_ef(ef)

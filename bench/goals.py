@@ -1,7 +1,7 @@
 """Goals: figures a suite checks against a threshold, reported as met or missed.
 
 A goal reads one dataset's JSON-ready result (bench.pipeline, bench.metric_speed,
-bench.persistence) and returns its figure, or None when that dataset does not
+bench.persistence, bench.churn) and returns its figure, or None when that dataset does not
 measure it. Goals never change a run's exit status: a benchmark reports, it
 does not fail.
 """
@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .suites import CHURN, REMOVAL_PHASE, ROUNDS_PHASE
+
 # The recall at which QPS is compared.
 GOAL_RECALL = "0.95"
 # Label recall of the gssf goals, and the datasets they are about.
@@ -20,6 +22,10 @@ GSSF_SYNTHETIC, GSSF_REAL = "synthetic-misuse", "fortunes_minilm"
 # The plain metrics GSSF is compared with.
 GSSF_RIVALS = ("cosine", "l2")
 POINTS = 100.0
+# The churn goals: the subject engine, the phases of bench.churn ("removal" steps, "churn"
+# rounds), and the removal step whose time is compared with the build's.
+CHURN_SUBJECT = "vsearch"
+TIMED_REMOVAL = 0.1
 
 Figure = Callable[[dict[str, Any]], "float | None"]
 
@@ -114,6 +120,63 @@ def gssf_gain(dataset: str) -> Figure:
     return figure
 
 
+def _churned_and_fresh(ds: dict[str, Any], phase: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(churned point, fresh point) of the subject at each ef of each step of one churn phase."""
+    if ds.get("kind") != CHURN:
+        return []
+    pairs = []
+    for step in ds["steps"]:
+        if step["phase"] != phase:
+            continue
+        rows = {r["fresh"]: r for r in step["rows"] if r["engine"] == CHURN_SUBJECT}
+        if False in rows and True in rows:
+            pairs += list(zip(rows[False]["points"], rows[True]["points"]))
+    return pairs
+
+
+def churn_recall(phase: str) -> Figure:
+    """The lowest, over the phase's steps and the ef values, of the subject's recall minus its
+    fresh build's, in points."""
+
+    def figure(ds: dict[str, Any]) -> float | None:
+        gaps = [POINTS * (ours["recall"] - fresh["recall"]) for ours, fresh in _churned_and_fresh(ds, phase)]
+        return min(gaps) if gaps else None
+
+    return figure
+
+
+def churn_qps(phase: str) -> Figure:
+    """The lowest, over the phase's steps and the ef values, of the subject's QPS over its
+    fresh build's."""
+
+    def figure(ds: dict[str, Any]) -> float | None:
+        ratios = [r for r in (_ratio(ours["qps"], fresh["qps"]) for ours, fresh in _churned_and_fresh(ds, phase))
+                  if r is not None]
+        return min(ratios) if ratios else None
+
+    return figure
+
+
+def removal_time(ds: dict[str, Any]) -> float | None:
+    """The subject's time to remove TIMED_REMOVAL of the vectors, consolidation included, over
+    its build time."""
+    if ds.get("kind") != CHURN or CHURN_SUBJECT not in ds["builds"]:
+        return None
+    step = next((s for s in ds["steps"] if s["phase"] == REMOVAL_PHASE and s["share"] == TIMED_REMOVAL), None)
+    row = next((r for r in step["rows"] if r["engine"] == CHURN_SUBJECT and not r["fresh"]), None) if step else None
+    if row is None:
+        return None
+    return _ratio(row["remove_s"] + row["consolidate_s"], ds["builds"][CHURN_SUBJECT]["build_s"])
+
+
+def churn_memory(ds: dict[str, Any]) -> float | None:
+    """The subject's index bytes after the last churn round over those after the first."""
+    if ds.get("kind") != CHURN or not ds["memory"]:
+        return None
+    first, last = (ds["memory"][i]["engines"].get(CHURN_SUBJECT, {}).get("index_bytes") for i in (0, -1))
+    return _ratio(last, first)
+
+
 GOALS: dict[str, Goal] = {g.name: g for g in (
     Goal("qps-vs-hnswlib", f"vsearch QPS / hnswlib QPS at recall@10 = {GOAL_RECALL}", ">=", 1.0, qps_vs_hnswlib),
     Goal("build-vs-hnswlib", "vsearch build time / hnswlib build time", "<=", 1.2, build_vs_hnswlib),
@@ -126,6 +189,17 @@ GOALS: dict[str, Goal] = {g.name: g for g in (
          f"on {GSSF_SYNTHETIC}", ">=", 10.0, gssf_gain(GSSF_SYNTHETIC)),
     Goal("gssf-gain-real", f"GSSF label recall@10 gain over the best of {'/'.join(GSSF_RIVALS)}, points, "
          f"on {GSSF_REAL}", ">=", 0.0, gssf_gain(GSSF_REAL)),
+    Goal("removal-recall", "vsearch recall@10 - fresh build's after removing 10/50/90%, points (lowest)", ">=",
+         -1.0, churn_recall(REMOVAL_PHASE)),
+    Goal("removal-qps", "vsearch QPS / fresh build's after removing 10/50/90% (lowest)", ">=", 0.9,
+         churn_qps(REMOVAL_PHASE)),
+    Goal("removal-time", f"vsearch time to remove {TIMED_REMOVAL:.0%} (consolidation included) / build time",
+         "<=", 0.25, removal_time),
+    Goal("churn-recall", "vsearch recall@10 - fresh build's after churn rounds, points (lowest)", ">=", -1.0,
+         churn_recall(ROUNDS_PHASE)),
+    Goal("churn-qps", "vsearch QPS / fresh build's after churn rounds (lowest)", ">=", 0.9, churn_qps(ROUNDS_PHASE)),
+    Goal("churn-memory", "vsearch index memory after the last churn round / after round 1", "<=", 1.1,
+         churn_memory),
 )}
 
 

@@ -19,7 +19,7 @@ from .datasets import REPO_ROOT
 README = REPO_ROOT / "README.md"
 REFERENCE_DIR = REPO_ROOT / "bench" / "results" / "reference"
 # The suites whose tables the README shows, in the order ``--reference`` runs them.
-REFERENCE_SUITES = ("default", "speed", "metric-speed", "persistence", "gssf")
+REFERENCE_SUITES = ("default", "speed", "metric-speed", "persistence", "gssf", "churn")
 CONSOLE = "console.txt"
 # What a reference folder holds (and what preparing it removes): only what the harness writes.
 OUTPUT_PATTERNS = ("*.png", "report.md", "results.json", CONSOLE)

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .plots import plot_dataset
-from .suites import METRIC_SPEED, PERSISTENCE, SUITES, SWEEP
-from .tables import (OPERATING_RECALL, engines_table, funnel_overview, funnel_table, goals_table, meta_line,
-                     metric_speed_table, persistence_table, summary_table, sweep_table)
+from .suites import CHURN, METRIC_SPEED, PERSISTENCE, REMOVAL_PHASE, ROUNDS_PHASE, SUITES, SWEEP
+from .tables import (OPERATING_RECALL, churn_memory_table, churn_steps_table, engines_table, funnel_overview,
+                     funnel_table, goals_table, meta_line, metric_speed_table, persistence_table, removal_time_table,
+                     summary_table, sweep_table)
 
 # The README shows the recall plot of the first of these datasets that a run has.
 README_PLOT_ORDER = ("siftsmall", "synthetic-clustered")
@@ -25,7 +26,7 @@ def overview(results: dict[str, Any]) -> str:
     """The tables printed at the end of a run (and at the top of report.md)."""
     k = results["meta"]["k"]
     by_kind = {kind: [d for d in results["datasets"] if d.get("kind", SWEEP) == kind]
-               for kind in (SWEEP, METRIC_SPEED, PERSISTENCE)}
+               for kind in (SWEEP, METRIC_SPEED, PERSISTENCE, CHURN)}
     ds = by_kind[SWEEP]
     parts = []
     if ds:
@@ -46,9 +47,23 @@ def overview(results: dict[str, Any]) -> str:
     for d in by_kind[PERSISTENCE]:
         parts += [f"\n## Save and load: {d['name']} ({d['n']:,} x {d['dim']}, median of {d['repetitions']})\n",
                   persistence_table(d)]
+    for d in by_kind[CHURN]:
+        parts += [f"\n## Churn: {d['name']}\n", churn_tables(d, k),
+                  f"\n### {d['name']}: memory after every churn round\n", churn_memory_table(d)]
     if results.get("goals"):
         parts += ["\n## Goals\n", goals_table(results["goals"])]
     return "\n".join(parts).lstrip("\n")
+
+
+def churn_tables(ds: dict[str, Any], k: int) -> str:
+    """A churn dataset's removal steps, their times and its churn rounds, each step next to
+    fresh builds on the same live vectors."""
+    return "\n\n".join([
+        f"**{ds['name']}** ({ds['n']:,} x {ds['dim']}, {ds['metric']}, {ds['queries']:,} queries; {ds['per_round']:,} "
+        f"removed and added per round from a pool of {ds['pool']:,}; recall and 1-thread QPS, the fresh build's "
+        "beside them):",
+        churn_steps_table(ds, REMOVAL_PHASE, k), removal_time_table(ds, REMOVAL_PHASE),
+        churn_steps_table(ds, ROUNDS_PHASE, k)])
 
 
 def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
@@ -127,6 +142,8 @@ def readme_block(results: dict[str, Any], plots: dict[str, list[str]], out: Path
             parts += [metric_speed_table(d) for d in results["datasets"] if d.get("kind") == METRIC_SPEED]
         elif section == PERSISTENCE:
             parts += [persistence_table(d) for d in results["datasets"] if d.get("kind") == PERSISTENCE]
+        elif section == CHURN:
+            parts += [churn_tables(d, k) for d in results["datasets"] if d.get("kind") == CHURN]
         elif section == "goals" and results.get("goals"):
             parts.append(goals_table(results["goals"]))
         elif section == "plot":

@@ -12,7 +12,9 @@ same engines, datasets, measures and reports:
 * ``persistence``: save, load and memory-mapped load against hnswlib, each load in a
   fresh process;
 * ``gssf``: what a learned GSSF metric buys over cosine and l2 on a metric-misuse set
-  and on fortunes_minilm.
+  and on fortunes_minilm;
+* ``churn``: recall, QPS and memory of vsearch and hnswlib indexes that vectors are removed
+  from and added to, next to fresh builds on the same live vectors (bench.churn).
 
 Each suite may carry goals (bench.goals): figures it checks against a threshold and
 reports as met or missed.
@@ -23,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # The pipelines a suite can run.
-SWEEP, METRIC_SPEED, PERSISTENCE = "sweep", "metric-speed", "persistence"
+SWEEP, METRIC_SPEED, PERSISTENCE, CHURN = "sweep", "metric-speed", "persistence", "churn"
 # The default M and ef_construction of every graph engine (the same for all engines).
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 200
@@ -31,6 +33,30 @@ DEFAULT_EF_CONSTRUCTION = 200
 FUNNEL_EF = 64
 # GSSF training for the funnel: at most this many labelled base vectors (None: all).
 GSSF_MAX_TRAIN = 3000
+
+
+# The phases of a churn run (bench.churn), as its steps name them.
+REMOVAL_PHASE, ROUNDS_PHASE = "removal", "churn"
+
+
+@dataclass(frozen=True)
+class ChurnPlan:
+    """What the churn pipeline (bench.churn) does to an index.
+
+    Attributes:
+        removals: the removal steps, as the share of the initial live set removed in all
+            after each (cumulative, ascending); each step ends with a consolidation.
+        rounds: churn rounds, each removing ``fraction`` of the live set at random and adding
+            as many new vectors.
+        fraction: the share of the live set each churn round replaces.
+        checkpoints: the rounds after which recall and QPS are measured next to fresh builds
+            (index memory is recorded after every round).
+    """
+
+    removals: tuple[float, ...]
+    rounds: int
+    fraction: float
+    checkpoints: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -51,13 +77,15 @@ class Suite:
     sweep_metrics: ``"native"`` (each dataset's own metric), ``"all"`` (every metric),
         or a tuple of names.
     engines: the engines run by default (None: bench.engines.DEFAULT_ENGINES).
-    pipeline: SWEEP, METRIC_SPEED or PERSISTENCE.
+    pipeline: SWEEP, METRIC_SPEED, PERSISTENCE or CHURN.
     funnel: whether sweep suites run the information loss funnel by default.
     funnel_ef: vsearch's ef in the funnel.
     gssf_max_train: labelled base vectors the funnel trains GSSF on (None: all).
     goals: names of the goals (bench.goals.GOALS) this suite checks.
     readme: the sections of its README block (bench.report.readme_block): "summary",
-        "engines", "funnel", METRIC_SPEED, PERSISTENCE, "goals", "plot".
+        "engines", "funnel", METRIC_SPEED, PERSISTENCE, CHURN, "goals", "plot".
+    threads: threads for builds and batch searches unless ``--threads`` says (None: every core).
+    churn: what the CHURN pipeline does (None for the other pipelines).
     """
 
     name: str
@@ -77,6 +105,8 @@ class Suite:
     gssf_max_train: int | None = GSSF_MAX_TRAIN
     goals: tuple[str, ...] = ()
     readme: tuple[str, ...] = ("summary", "goals")
+    threads: int | None = 1
+    churn: ChurnPlan | None = None
 
 
 FALLBACK = ("sklearn-digits", "synthetic-clustered", "synthetic-skewed", "synthetic-ood")
@@ -173,7 +203,36 @@ GSSF = Suite(
     readme=("funnel", "goals"),
 )
 
-SUITES = {s.name: s for s in (DEFAULT, FULL, SPEED, METRIC_SPEED_SUITE, PERSISTENCE_SUITE, GSSF)}
+# The churn suite's plan (issue 10): remove 10%, 50%, 90%; 20 rounds of "remove 5%, add 5% new";
+# recall and QPS next to fresh builds after the rounds listed (a fresh pair of 100,000 x 128 builds
+# took 2-3 minutes on a shared 2-core machine, so not after every round).
+CHURN_PLAN = ChurnPlan(removals=(0.1, 0.5, 0.9), rounds=20, fraction=0.05, checkpoints=(1, 5, 10, 15, 20))
+# The churn suite's synthetic set: a live set of SPEED_SET's size plus the pool of new vectors the
+# rounds add (bench.churn takes the first n / (1 + rounds x fraction) rows as the live set).
+CHURN_LIVE = SPEED_SET["synthetic-clustered"][0]
+CHURN_SET = {"synthetic-clustered": (round(CHURN_LIVE * (1 + CHURN_PLAN.rounds * CHURN_PLAN.fraction)),
+                                     *SPEED_SET["synthetic-clustered"][1:])}
+
+CHURN_SUITE = Suite(
+    name="churn",
+    about="recall@10 at ef 64/128, single-thread QPS and memory of vsearch and hnswlib under removals (10%, 50%, "
+          "90%) and 20 rounds of 'remove 5%, add 5% new', next to fresh builds on the same live vectors, on "
+          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (29 min on a busy "
+          "2-core machine)",
+    ef_sweep=(64, 128),
+    repetitions=3,
+    min_calls=1000,
+    datasets=("synthetic-clustered", "debian_pkgdesc_minilm"),
+    sizes={**SMALL_SYNTHETIC, **CHURN_SET},
+    engines=("vsearch", "hnswlib"),
+    pipeline=CHURN,
+    goals=("removal-recall", "removal-qps", "removal-time", "churn-recall", "churn-qps", "churn-memory"),
+    readme=(CHURN, "goals"),
+    threads=None,
+    churn=CHURN_PLAN,
+)
+
+SUITES = {s.name: s for s in (DEFAULT, FULL, SPEED, METRIC_SPEED_SUITE, PERSISTENCE_SUITE, GSSF, CHURN_SUITE)}
 # Preferred order of the shared folders in a report (others follow alphabetically).
 SHARED_ORDER = ("digits", "siftsmall", "fortunes_minilm", "debian_pkgdesc_minilm", "movielens_small_a",
                 "olivetti_faces_a")

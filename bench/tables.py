@@ -270,3 +270,72 @@ def goals_table(goals: Sequence[dict[str, Any]]) -> str:
     rows = [[g["what"], g["dataset"], fmt(g["value"], 3), g["target"], "met" if g["met"] else "**missed**"]
             for g in goals]
     return table(["goal", "dataset", "measured", "target", ""], rows)
+
+
+def fmt_mib(x: Any) -> str:
+    return "–" if x is None else f"{x / 2**20:.1f}"
+
+
+def fmt_times(a: float | None, b: float | None) -> str:
+    """a / b as "0.97x"; – when either is unknown or b is zero."""
+    return "–" if a is None or not b else f"{a / b:.2f}x"
+
+
+def churn_steps_table(ds: dict[str, Any], phase: str, k: int = 10) -> str:
+    """One line per (step of a churn phase, engine): per ef, the churned index's recall and QPS
+    with its fresh build's beside them, and the churned index's memory."""
+    steps = [s for s in ds["steps"] if s["phase"] == phase]
+    efs = [p["ef"] for p in steps[0]["rows"][0]["points"]] if steps and steps[0]["rows"] else []
+    rows = []
+    for step in steps:
+        fresh = {r["engine"]: r for r in step["rows"] if r["fresh"]}
+        for r in (r for r in step["rows"] if not r["fresh"]):
+            twin = fresh.get(r["engine"])
+            cells = [step["step"], f"{step['live']:,}", r["engine"]]
+            for i, p in enumerate(r["points"]):
+                q = twin["points"][i] if twin else None
+                cells.append(f"{fmt(p['recall'])} ({fmt(q['recall'] if q else None)})")
+                cells.append(f"{fmt_qps(p['qps'])} ({fmt_times(p['qps'], q['qps'] if q else None)})")
+            cells += [str(sum(p["returned_removed"] for p in r["points"])), fmt_mib(r["index_bytes"]),
+                      fmt_mib(twin["index_bytes"] if twin else None)]
+            rows.append(cells)
+    header = ["step", "live", "engine"]
+    for ef in efs:
+        header += [f"ef {ef}: recall@{k} (fresh)", f"ef {ef}: QPS (/ fresh)"]
+    header += ["removed ids returned", "index MiB", "fresh MiB"]
+    return table(header, rows)
+
+
+def removal_time_table(ds: dict[str, Any], phase: str) -> str:
+    """Per engine: its build time and, per removal step, the time to remove and consolidate."""
+    steps = [s for s in ds["steps"] if s["phase"] == phase]
+    rows = []
+    for name, build in ds["builds"].items():
+        cells = [name, fmt(build["build_s"], 2)]
+        for step in steps:
+            r = next(r for r in step["rows"] if r["engine"] == name and not r["fresh"])
+            total = r["remove_s"] + r["consolidate_s"]
+            cells.append(f"{fmt(r['remove_s'], 2)} + {fmt(r['consolidate_s'], 2)} = "
+                         f"{fmt(total / build['build_s'] if build['build_s'] else None)}")
+        rows.append(cells)
+    return table(["engine", "build s"] + [f"{s['step']}: remove s + consolidate s = / build" for s in steps], rows)
+
+
+def churn_memory_table(ds: dict[str, Any]) -> str:
+    """One line after the build, then one per churn round: each engine's index memory and slot
+    counts, the time of the round's removal and addition, and the whole process's resident memory."""
+    names = list(ds["builds"])
+    rows = [["build"] + [cell for name in names for cell in (fmt_mib(ds["builds"][name]["index_bytes"]), "–", "–")]
+            + ["–"]]
+    for m in ds["memory"]:
+        cells = [str(m["round"])]
+        for name in names:
+            f = m["engines"].get(name, {})
+            slots = "/".join(str(f[key]) for key in ("slots", "removed", "free_slots") if key in f)
+            cells += [fmt_mib(f.get("index_bytes")), slots or "–", f"{fmt(f.get('remove_s'), 2)} / {fmt(f.get('add_s'), 2)}"]
+        cells.append(fmt_mib(m["rss_bytes"]))
+        rows.append(cells)
+    header = ["round"]
+    for name in names:
+        header += [f"{name} index MiB", f"{name} slots/removed/free", f"{name} remove s / add s"]
+    return table(header + ["process RSS MiB (every engine)"], rows)
