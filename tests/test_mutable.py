@@ -161,12 +161,31 @@ def test_removing_everything_then_adding_again():
     assert (result.ids == -1).all() and np.isposinf(result.distances).all()
     index.verify()
     assert index.consolidate() == 60
-    assert index.stats()["free_slots"] == 60 and index.stats()["removed"] == 0
+    # every slot free, more than half: consolidate() compacted the index down to nothing
+    assert (index.stats()["slots"], index.stats()["capacity"], index.stats()["removed"]) == (0, 0, 0)
     index.verify()
     vectors = random_vectors(30, DIM, seed=4)
     index.add(vectors, ids=np.arange(1000, 1030))
     ref.put(vectors, np.arange(1000, 1030))
-    assert index.stats()["slots"] == 60 and index.stats()["free_slots"] == 30
+    assert index.stats()["slots"] == 30 and index.stats()["free_slots"] == 0
+    check(index, ref)
+
+
+def test_consolidating_a_large_removal_compacts():
+    """More than half the slots free after a consolidation: the index is compacted (dense slots, memory
+    back); at half or less the free slots stay for later adds."""
+    index, ref = build(100)
+    index.consolidate_fraction = 1.0
+    index.remove(np.arange(50))
+    ref.remove(np.arange(50))
+    index.consolidate()
+    assert (index.stats()["free_slots"], index.stats()["slots"]) == (50, 100)   # exactly half: kept
+    index.remove([50])
+    ref.remove([50])
+    before = index.memory_usage().total
+    index.consolidate()
+    assert (index.stats()["free_slots"], index.stats()["slots"], index.stats()["capacity"]) == (0, 49, 49)
+    assert index.memory_usage().total < before
     check(index, ref)
 
 

@@ -319,7 +319,10 @@ class Index:
         vectors' links (delete consolidation as in FreshDiskANN, Singh et al.
         2021); later adds reuse the freed slots. :meth:`remove` runs this by
         itself past :attr:`consolidate_fraction`. Searches go on meanwhile;
-        adds, upserts, removes and saves wait for it.
+        adds, upserts, removes and saves wait for it. When more than half of
+        the slots are free afterwards (a large removal), it also compacts
+        (:meth:`compact`): live vectors scattered among free slots search
+        slower than a dense index.
 
         Example:
             >>> index = vsearch.Index(2)

@@ -184,7 +184,8 @@ public:
     RemoveOutcome remove(const std::int64_t* ids, std::size_t n, bool missing_ok, std::size_t threads);
     // Repairs the graph around every tombstone (delete consolidation of
     // FreshDiskANN, Singh et al. 2021) and frees their slots; returns how
-    // many. Searches go on meanwhile.
+    // many. Searches go on meanwhile, except when it then compacts (more
+    // than half the slots free).
     std::size_t consolidate(std::size_t threads);
     // Consolidates, then renumbers the live slots 0..size()-1 and shrinks
     // every array to fit them (same ids, vectors and links).
@@ -293,8 +294,9 @@ private:
     // reserved): free ones first, then new ones (room reserved too).
     void take_slots(std::size_t n, std::vector<std::uint32_t>& nodes);
     void consolidate_if_due(std::size_t threads);
-    // consolidate() with mutations_ already held exclusively.
+    // consolidate() and compact()'s renumbering with mutations_ already held exclusively.
     std::size_t consolidate_locked(std::size_t threads);
+    void compact_locked();
     // New links for a live node on one level, in place of those to tombstones:
     // its other links and the tombstones' live links, pruned by the heuristic.
     void repair_links(std::uint32_t node, int level, SearchContext& ctx);
