@@ -217,8 +217,8 @@ CHURN_SUITE = Suite(
     name="churn",
     about="recall@10 at ef 64/128, single-thread QPS and memory of vsearch and hnswlib under removals (10%, 50%, "
           "90%) and 20 rounds of 'remove 5%, add 5% new', next to fresh builds on the same live vectors, on "
-          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (29 min on a busy "
-          "2-core machine)",
+          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (18 min on 2 "
+          "cores)",
     ef_sweep=(64, 128),
     repetitions=3,
     min_calls=1000,
