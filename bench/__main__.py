@@ -317,8 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for suite in suites:
         if args.reference:
             out = reference.prepare(suite.name)
-            with reference.console_copy(out):
-                status = max(status, run_suite(suite, args, command, log, out))
+            try:
+                with reference.console_copy(out):
+                    status = max(status, run_suite(suite, args, command, log, out))
+            finally:
+                reference.settle(out)
         else:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             out = args.out or RESULTS_DIR / (stamp if len(suites) == 1 else f"{stamp}-{suite.name}")

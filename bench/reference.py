@@ -10,6 +10,7 @@ A README block lies between two marker lines, ``<!-- bench:<suite> -->`` and
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -21,8 +22,12 @@ REFERENCE_DIR = REPO_ROOT / "bench" / "results" / "reference"
 # The suites whose tables the README shows, in the order ``--reference`` runs them.
 REFERENCE_SUITES = ("default", "speed", "metric-speed", "persistence", "gssf", "churn")
 CONSOLE = "console.txt"
-# What a reference folder holds (and what preparing it removes): only what the harness writes.
+# What a reference folder holds (and what preparing it sets aside): only what the harness writes.
 OUTPUT_PATTERNS = ("*.png", "report.md", "results.json", CONSOLE)
+# The file a run writes once it has results: until then the earlier run's outputs are kept.
+RESULTS = "results.json"
+# Where the earlier run's outputs wait while a run is under way.
+PREVIOUS = ".previous"
 
 
 class ReadmeBlockError(RuntimeError):
@@ -33,15 +38,34 @@ def markers(suite: str) -> tuple[str, str]:
     return f"<!-- bench:{suite} -->", f"<!-- /bench:{suite} -->"
 
 
+def _outputs(folder: Path) -> list[Path]:
+    return [path for pattern in OUTPUT_PATTERNS for path in folder.glob(pattern)]
+
+
 def prepare(suite: str, root: Path | None = None) -> Path:
-    """The suite's reference folder (under ``root``, by default REFERENCE_DIR), emptied of
-    what an earlier run wrote."""
+    """The suite's reference folder (under ``root``, by default REFERENCE_DIR), with what an
+    earlier run wrote set aside until this run has results (see settle)."""
     out = (root or REFERENCE_DIR) / suite
     out.mkdir(parents=True, exist_ok=True)
-    for pattern in OUTPUT_PATTERNS:
-        for path in out.glob(pattern):
-            path.unlink()
+    previous = out / PREVIOUS
+    if previous.is_dir():  # a run was killed before settling: its predecessor is the reference
+        settle(out)
+    previous.mkdir()
+    for path in _outputs(out):
+        path.rename(previous / path.name)
     return out
+
+
+def settle(out: Path) -> None:
+    """After a run into ``out``: once it wrote its results, the earlier run's outputs go; a
+    run that stopped before (no engine, an error, Ctrl-C) leaves the earlier reference in place."""
+    previous = out / PREVIOUS
+    if not (out / RESULTS).exists():
+        for path in _outputs(out):
+            path.unlink()
+        for path in _outputs(previous):
+            path.rename(out / path.name)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 class _Tee:

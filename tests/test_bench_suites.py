@@ -160,13 +160,13 @@ def test_replace_block_rewrites_only_its_block(tmp_path):
     assert "| new | table |" in readme.read_text()                 # a failed update changes nothing
 
 
-def test_prepare_empties_only_what_the_harness_wrote(tmp_path):
+def test_prepare_sets_aside_only_what_the_harness_wrote(tmp_path):
     folder = tmp_path / "speed"
     folder.mkdir()
     for name in ("report.md", "results.json", "console.txt", "a.png", "NOTES.txt"):
         (folder / name).write_text("x")
     assert reference.prepare("speed", tmp_path) == folder
-    assert [p.name for p in folder.iterdir()] == ["NOTES.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == [reference.PREVIOUS, "NOTES.txt"]
 
 
 def test_reference_run_writes_its_folder_and_readme_block(tmp_path, monkeypatch):
@@ -212,3 +212,26 @@ def test_every_suite_is_consistent():
         for name in suite.datasets + suite.synthetic + suite.fallback:
             kind = name.partition(":")[0]
             assert kind in suite.sizes or datasets.is_shared_name(name) or name == datasets.SKLEARN_DIGITS
+
+
+def test_a_reference_run_that_stops_early_keeps_the_earlier_reference(tmp_path):
+    """prepare() sets the earlier outputs aside; settle() drops them once the run wrote results,
+    and puts them back when it did not (no engine available, an error, a killed run)."""
+    out = reference.prepare("s", tmp_path)
+    for name in ("results.json", "report.md", "plot.png", reference.CONSOLE):
+        (out / name).write_text("earlier")
+    (out / "notes.txt").write_text("not the harness's")
+    reference.settle(out)
+    out = reference.prepare("s", tmp_path)        # a run that fails before writing results
+    assert not (out / "results.json").exists()
+    (out / reference.CONSOLE).write_text("failed run")
+    reference.settle(out)
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "results.json": "earlier", "report.md": "earlier", "plot.png": "earlier", reference.CONSOLE: "earlier",
+        "notes.txt": "not the harness's"}
+    out = reference.prepare("s", tmp_path)        # killed: never settled
+    out = reference.prepare("s", tmp_path)        # the next run still finds the earlier reference aside
+    (out / "results.json").write_text("new")
+    reference.settle(out)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "results.json"]
+    assert (out / "results.json").read_text() == "new"
