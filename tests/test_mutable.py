@@ -577,6 +577,38 @@ def test_recall_after_removing_half_and_after_refilling():
     index.verify()
 
 
+
+# Churn rounds of the recall test below, the share each replaces, and how far (in recall points) the
+# churned index's recall may fall below a fresh build's, averaged over its seeds and efs.
+CHURN_ROUNDS, CHURN_FRACTION, CHURN_RECALL_SLACK = 20, 0.05, 0.012
+
+
+def test_recall_holds_through_many_churn_rounds():
+    """20 rounds of "remove 5%, add 5% new" on 5,000 Gaussian vectors, one thread (every run the same).
+    Repairs from the removed nodes' links alone drifted below a fresh build round after round (mean
+    of seeds 0-1 at ef 16 and 32: -2.8 points); with every second repair of a list searching: -0.4."""
+    deltas = []
+    for seed in range(2):
+        per = int(CHURN_FRACTION * RECALL_N)
+        data = random_vectors(RECALL_N + CHURN_ROUNDS * per + RECALL_QUERIES, RECALL_DIM, seed=seed)
+        base, queries = data[:-RECALL_QUERIES], data[-RECALL_QUERIES:]
+        index = vsearch.Index(RECALL_DIM, M=8, ef_construction=64, seed=seed)
+        index.add(base[:RECALL_N], threads=1)
+        live, rng = np.arange(RECALL_N), np.random.default_rng(seed)
+        for number in range(CHURN_ROUNDS):
+            gone = rng.choice(live, per, replace=False)
+            new = np.arange(RECALL_N + number * per, RECALL_N + (number + 1) * per)
+            index.remove(gone, threads=1)
+            index.add(base[new], ids=new, threads=1)
+            live = np.union1d(np.setdiff1d(live, gone), new)
+        fresh = vsearch.Index(RECALL_DIM, M=8, ef_construction=64, seed=seed)
+        fresh.add(base[live], ids=live, threads=1)
+        for ef in (16, 32):
+            deltas.append(live_recall(index, base, queries, live, ef) - live_recall(fresh, base, queries, live, ef))
+        index.verify()
+    assert np.mean(deltas) >= -CHURN_RECALL_SLACK, deltas
+
+
 # ----------------------------------------------------------------------------- persistence
 
 

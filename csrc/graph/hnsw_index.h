@@ -298,8 +298,12 @@ private:
     std::size_t consolidate_locked(std::size_t threads);
     void compact_locked();
     // New links for a live node on one level, in place of those to tombstones:
-    // its other links and the tombstones' live links, pruned by the heuristic.
+    // its other links and the tombstones' live links (and, on level 0 every
+    // kPatchesBeforeSearch + 1-th time, what a search finds), pruned by the heuristic.
     void repair_links(std::uint32_t node, int level, SearchContext& ctx);
+    // Adds to ctx.candidates the live nodes a search from `node` finds on level 0
+    // that are not yet in ctx.kept or ctx.candidates.
+    void add_searched_candidates(std::uint32_t node, const Prepared& from, SearchContext& ctx);
     // The live node that becomes the entry point when the current one is
     // removed: the first on the highest level (kNoEntry when none is live).
     std::uint64_t live_entry() const;
@@ -341,6 +345,10 @@ private:
     std::size_t count_ = 0;  // slots in use: live, removed and free
     std::size_t removed_ = 0;
     std::vector<std::uint32_t> free_slots_;
+    // Per slot: repairs of the node's level-0 list since a search last chose
+    // its links (its insert, or a searching repair). Only consolidation reads
+    // or writes it; not saved (a loaded index counts from zero).
+    std::vector<std::uint8_t> patches_;
     AlignedArray<std::uint8_t> states_;  // SlotState per slot
     std::size_t capacity_ = 0;
     std::int64_t max_id_ = -1;

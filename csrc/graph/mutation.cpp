@@ -33,6 +33,16 @@ constexpr std::size_t kEnoughCandidates = 16;
 // The heuristic looks at the nearest this many lists' worth of candidates;
 // farther ones would rarely be chosen and each costs a distance per kept link.
 constexpr std::size_t kExaminedCandidates = 2;
+// A list repaired this many times from the removed nodes' links alone is
+// repaired next with a search: the cheap repair draws its candidates from a
+// shrinking neighbourhood, and under churn recall drifted below a fresh
+// build's (100k x 128, 20 rounds of 5%: -1.5 points at ef 64; searching
+// every second repair: 0.0). The first repair stays cheap, so a one-off
+// removal costs no search.
+constexpr std::uint8_t kPatchesBeforeSearch = 1;
+// Beam of a searching repair (at most the build's): at 50k x 128 after 20
+// churn rounds, 64 left recall 0.3 points below a fresh build, 100 level.
+constexpr std::size_t kRepairSearchEf = 100;
 constexpr std::size_t kCompactFreeNum = 1;
 constexpr std::size_t kCompactFreeDen = 2;
 
@@ -117,6 +127,7 @@ std::size_t HnswIndex::consolidate_locked(std::size_t threads) {
                     damaged.push_back({node, level});
             }
         }
+        if (patches_.size() < count_) patches_.resize(count_, 0);
         const std::size_t workers = worker_count(threads, std::max<std::size_t>(1, damaged.size()));
         std::vector<std::unique_ptr<SearchContext>> contexts = contexts_for_insert(workers, count_, 0);
         WorkQueue queue(damaged.size());
@@ -186,6 +197,9 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
             for (std::size_t j = 0; j < ctx.found(); ++j)
                 if (ctx.found_at(j).id != node) candidates.push_back(ctx.found_at(j));
         }
+    } else if (level == 0 && patches_[node]++ >= kPatchesBeforeSearch) {
+        patches_[node] = 0;
+        add_searched_candidates(node, from, ctx);
     }
     std::sort(candidates.begin(), candidates.end(), closer_first);
     // The list keeps its length (recall needs the density that reverse links
@@ -207,6 +221,22 @@ void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) 
     std::sort(kept.begin(), kept.end(), closer_first);
     SpinLockGuard guard(links_.lock_flag(node));
     write_links(node, level, kept);
+}
+
+void HnswIndex::add_searched_candidates(std::uint32_t node, const Prepared& from, SearchContext& ctx) {
+    // The live nodes nearest to the node, found from the node itself (it is
+    // already where the search would descend to), join the candidates.
+    std::vector<std::uint32_t>& known = ctx.known;
+    known.clear();
+    for (const Neighbor& n : ctx.kept) known.push_back(n.id);
+    for (const Neighbor& n : ctx.candidates) known.push_back(n.id);
+    std::sort(known.begin(), known.end());
+    search_layer(from, node, std::min(kRepairSearchEf, params_.ef_construction), 0, true, ctx);
+    for (std::size_t j = 0; j < ctx.found(); ++j) {
+        const Neighbor found = ctx.found_at(j);
+        if (found.id != node && is_live(found.id) && !std::binary_search(known.begin(), known.end(), found.id))
+            ctx.candidates.push_back(found);
+    }
 }
 
 std::uint64_t HnswIndex::live_entry() const {
@@ -311,6 +341,7 @@ void HnswIndex::free_tombstones() {
         links_.release_node(node);
         store_.clear(node);
         states_[node] = static_cast<std::uint8_t>(SlotState::kFree);
+        if (node < patches_.size()) patches_[node] = 0;
         free_slots_.push_back(node);
     }
     removed_ = 0;
@@ -342,6 +373,7 @@ void HnswIndex::compact_locked() {
     LinkStore links(params_.M);
     links.reserve(live, 0);
     links.reserve_upper(upper_blocks, [](std::size_t, std::size_t needed) { return needed; });
+    std::vector<std::uint8_t> patches(patches_.empty() ? 0 : live, 0);
     AlignedArray<std::int64_t> ids(live);
     AlignedArray<std::uint8_t> states(live);
     if (live > 0) std::memset(states.data(), static_cast<int>(SlotState::kLive), live);
@@ -364,6 +396,7 @@ void HnswIndex::compact_locked() {
         }
         ids[node] = ids_[old];
         slots.insert(ids[node], node);
+        if (!patches.empty() && old < patches_.size()) patches[node] = patches_[old];
     }
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     if (entry != kNoEntry) entry_.store(pack_entry(renumbered[static_cast<std::uint32_t>(entry)], static_cast<int>(entry >> 32)));
@@ -372,6 +405,7 @@ void HnswIndex::compact_locked() {
     ids_ = std::move(ids);
     states_ = std::move(states);
     slots_ = std::move(slots);
+    patches_ = std::move(patches);
     std::vector<std::uint32_t>().swap(free_slots_);
     count_ = live;
     capacity_ = live;

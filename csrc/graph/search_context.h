@@ -43,6 +43,7 @@ struct HnswIndex::SearchContext {
     std::vector<Neighbor> candidates;           // a new node's candidates on the current level
     std::vector<Neighbor> kept;                 // select_neighbors' choice
     std::vector<Neighbor> relinked;             // a full list plus the node linking back to it
+    std::vector<std::uint32_t> known;           // a repair's candidates so far, sorted
     std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
     std::vector<float> query_scratch;           // the prepared query (metrics that transform it)
     std::vector<float> other_scratch;           // a prepared node during neighbour selection
