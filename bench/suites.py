@@ -220,8 +220,8 @@ CHURN_SUITE = Suite(
           "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (18 min on 2 "
           "cores)",
     ef_sweep=(64, 128),
-    repetitions=3,
-    min_calls=1000,
+    repetitions=5,
+    min_calls=2000,
     datasets=("synthetic-clustered", "debian_pkgdesc_minilm"),
     sizes={**SMALL_SYNTHETIC, **CHURN_SET},
     engines=("vsearch", "hnswlib"),
