@@ -298,8 +298,9 @@ private:
     std::size_t consolidate_locked(std::size_t threads);
     void compact_locked();
     // New links for a live node on one level, in place of those to tombstones:
-    // its other links and the tombstones' live links (and, on level 0 every
-    // kPatchesBeforeSearch + 1-th time, what a search finds), pruned by the heuristic.
+    // its other links and the tombstones' live links (and, on level 0, what a
+    // search finds when the list lost many links or was patched before),
+    // pruned by the heuristic.
     void repair_links(std::uint32_t node, int level, SearchContext& ctx);
     // Adds to ctx.candidates the live nodes a search from `node` finds on level 0
     // that are not yet in ctx.kept or ctx.candidates.
