@@ -217,8 +217,8 @@ CHURN_SUITE = Suite(
     name="churn",
     about="recall@10 at ef 64/128, single-thread QPS and memory of vsearch and hnswlib under removals (10%, 50%, "
           "90%) and 20 rounds of 'remove 5%, add 5% new', next to fresh builds on the same live vectors, on "
-          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (18 min on 2 "
-          "cores)",
+          "100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on every core (8 min on a 2-core "
+          "Intel Xeon)",
     ef_sweep=(64, 128),
     repetitions=5,
     min_calls=2000,

@@ -562,7 +562,7 @@ bool HnswIndex::contains(std::int64_t id) const {
 std::size_t HnswIndex::memory_bytes() const {
     GrowthLock::Shared lock(growth_);
     return sizeof(*this) + store_.bytes() + links_.bytes() + ids_.bytes() + states_.bytes() + slots_.bytes() +
-           free_slots_.capacity() * sizeof(std::uint32_t) + visited_pool_.bytes();
+           free_slots_.capacity() * sizeof(std::uint32_t) + patches_.capacity() + visited_pool_.bytes();
 }
 
 std::size_t HnswIndex::reserved_bytes() const {
