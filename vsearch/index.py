@@ -379,7 +379,9 @@ class Index:
 
     # -- searching ----------------------------------------------------------
 
-    def search(self, queries: Any, k: int = 10, *, ef: int | None = None, threads: int = 0) -> SearchResult:
+    def search(
+        self, queries: Any, k: int = 10, *, ef: int | None = None, threads: int = 0, exact: bool = False
+    ) -> SearchResult:
         """Finds the ``k`` nearest neighbours of each query.
 
         Args:
@@ -387,6 +389,10 @@ class Index:
             k: neighbours per query.
             ef: beam width (default: ``index.ef``); ``max(ef, k)`` is used.
             threads: native threads for a batch (0: one per core).
+            exact: compare every query with every vector (the SIMD kernels,
+                queries spread over the threads) instead of walking the graph:
+                the true neighbours, equal distances ordered by the smaller id.
+                Costs time linear in ``len(index)``; takes no ``ef``.
 
         Returns:
             :class:`SearchResult` with arrays of shape ``(n, k)`` (``(k,)`` for
@@ -397,8 +403,14 @@ class Index:
             >>> _ = index.add([[0.0, 0.0], [3.0, 4.0]])
             >>> index.search([0.0, 1.0], k=3)
             SearchResult(ids=array([ 0,  1, -1]), distances=array([ 1., 18., inf], dtype=float32))
+            >>> index.search([0.0, 1.0], k=1, exact=True).ids
+            array([0])
         """
         k = _neighbour_count(k, len(self))
+        if type(exact) is not bool:
+            raise TypeError(f"exact must be True or False, not {exact!r}")
+        if exact and ef is not None:
+            raise ValueError("ef is the graph search's beam width; exact=True compares every vector and takes no ef")
         ef = 0 if ef is None else _beam_width(ef, "ef")  # 0: the index's own ef
         threads = thread_count(threads)
         if not is_ready(queries, self._dim):
@@ -406,7 +418,7 @@ class Index:
             if was_1d:
                 queries = queries[0]
         try:
-            return SearchResult(*self._core.search(queries, k, ef, threads))
+            return SearchResult(*self._core.search(queries, k, ef, threads, exact))
         except MemoryError:  # numpy's, for the result arrays, or the core's
             rows = 1 if queries.ndim == 1 else queries.shape[0]
             raise OutOfMemoryError(

@@ -35,8 +35,6 @@ constexpr std::size_t kPrefetchBytes = 256;
 constexpr std::uint32_t kExponentBits = 0x7f800000u;  // all ones: NaN or infinity
 constexpr std::uint32_t kSignBit = 0x80000000u;
 
-constexpr float kInfinity = std::numeric_limits<float>::infinity();
-
 std::string short_number(double value) {
     char text[32];
     std::snprintf(text, sizeof(text), "%.3g", value);
@@ -514,7 +512,7 @@ void HnswIndex::insert(std::uint32_t node, SearchContext& ctx) {
 void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx,
                            std::int64_t* out_ids, float* out_distances) const {
     std::fill(out_ids, out_ids + k, kMissingId);
-    std::fill(out_distances, out_distances + k, kInfinity);
+    std::fill(out_distances, out_distances + k, kMissingDistance);
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     if (entry == kNoEntry || live_count() == 0) return;
     const Prepared prepared = space_.prepare(query, Side::kSearch, ctx.query_scratch.data());

@@ -202,6 +202,10 @@ public:
     // ef 0 means the index's current ef.
     void search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                 std::int64_t* out_ids, float* out_distances) const;
+    // The same, exactly: every live vector compared, ties by the smaller id
+    // (exact_search.cpp).
+    void search_exact(const float* queries, std::size_t n, std::size_t k, std::size_t threads,
+                      std::int64_t* out_ids, float* out_distances) const;
 
     // Copies the vectors of ids into out (n*dim); returns the position of the
     // first unknown id, or -1 when all are present.

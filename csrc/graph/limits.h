@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "candidate_pool.h"
 
@@ -35,6 +36,8 @@ constexpr std::size_t kMaxGssfBlockSize = 1024;
 // The id a search reports for a missing result (fewer than k reachable), so
 // no vector may carry it; automatic ids start above it.
 constexpr std::int64_t kMissingId = -1;
+// ... and the distance it reports with it.
+constexpr float kMissingDistance = std::numeric_limits<float>::infinity();
 
 // Defaults: M and ef_construction as hnswlib's (M 16, ef_construction 200);
 // ef is the search beam, which a call can raise for recall.

@@ -91,8 +91,9 @@ py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<Id
     return py::make_tuple(conflicts, outcome.first_auto_id);
 }
 
+// ef 0: the index's own; exact: every vector compared (ef unused).
 py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
-                 std::size_t threads) {
+                 std::size_t threads, bool exact) {
     const auto n = static_cast<py::ssize_t>(row_count(queries, index.dim(), "queries"));
     // A single 1-D query gets 1-D results.
     std::vector<py::ssize_t> shape{n, static_cast<py::ssize_t>(k)};
@@ -103,7 +104,10 @@ py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k
     float* distances_out = distances.mutable_data();
     {
         py::gil_scoped_release release;
-        index.search(queries.data(), static_cast<std::size_t>(n), k, ef, threads, ids_out, distances_out);
+        if (exact)
+            index.search_exact(queries.data(), static_cast<std::size_t>(n), k, threads, ids_out, distances_out);
+        else
+            index.search(queries.data(), static_cast<std::size_t>(n), k, ef, threads, ids_out, distances_out);
     }
     return py::make_tuple(ids, distances);
 }
@@ -407,7 +411,8 @@ PYBIND11_MODULE(_core, m) {
         .def("consolidate", &HnswIndex::consolidate, py::arg("threads"), py::call_guard<py::gil_scoped_release>())
         .def("compact", &HnswIndex::compact, py::arg("threads"), py::call_guard<py::gil_scoped_release>())
         .def_property("consolidate_fraction", &HnswIndex::consolidate_fraction, &HnswIndex::set_consolidate_fraction)
-        .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"))
+        .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
+             py::arg("exact") = false)
         .def("get", &get, py::arg("ids"))
         .def("contains", &HnswIndex::contains, py::arg("id"))
         .def("__len__", &HnswIndex::size)
