@@ -179,3 +179,29 @@ def test_exact_finds_what_a_narrow_graph_search_misses():
     truth = reference_matrix(queries, base, "l2").argmin(1)
     assert (index.search(queries, k=1).ids[:, 0] != truth).any()
     np.testing.assert_array_equal(index.search(queries, k=1, exact=True).ids[:, 0], truth)
+
+
+def test_a_single_query_splits_the_vectors_among_threads_and_merges_them_exactly():
+    """One query on 12,000 vectors: each thread scans a share of the slots. Copies of the first
+    half stand in the second half under smaller ids, so every tie crosses the split."""
+    half = random_vectors(6000, 8, seed=17)
+    base = np.concatenate([half, half])
+    ids = np.concatenate([np.arange(6000, 12000), np.arange(6000)]).astype(np.int64)
+    index = vsearch.Index(8, M=4, ef_construction=8)
+    index.add(base, ids=ids, threads=2)
+    query = random_vectors(1, 8, seed=18)[0]
+    one = index.search(query, k=40, exact=True, threads=1)
+    for threads in (2, 3):
+        split = index.search(query, k=40, exact=True, threads=threads)
+        np.testing.assert_array_equal(split.ids, one.ids)
+        np.testing.assert_array_equal(split.distances, one.distances)
+    pairs = one.ids.reshape(20, 2)                  # each distance twice: the copy's smaller id first
+    np.testing.assert_array_equal(pairs[:, 0] + 6000, pairs[:, 1])
+    truth = np.argsort(((half.astype(np.float64) - query) ** 2).sum(1), kind="stable")[:20]
+    np.testing.assert_array_equal(pairs[:, 0], truth)
+
+
+def test_no_queries_give_empty_results():
+    index, _, _ = make_index("l2", 10)
+    result = index.search(np.zeros((0, DIM), np.float32), k=3, exact=True)
+    assert result.ids.shape == (0, 3) and result.distances.shape == (0, 3)

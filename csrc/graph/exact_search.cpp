@@ -28,6 +28,9 @@ bool ranks_before(const Ranked& a, const Ranked& b) {
 // Queries compared with each vector while its row is in cache: the index
 // is read once per block instead of once per query.
 constexpr std::size_t kExactQueryBlock = 16;
+// Fewest slots a thread scans for one block of queries: below it, starting
+// the thread costs more than its share of the scan.
+constexpr std::size_t kExactMinChunkSlots = 4096;
 
 }  // namespace
 
@@ -36,30 +39,47 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
     if (k == 0 || k > kMaxEf) throw std::invalid_argument("k must be in [1, " + std::to_string(kMaxEf) + "]");
     check_rows(queries, n, "queries");
     GrowthLock::Shared lock(growth_);
-    // Blocks no larger than every worker's share, so a few queries still use every thread.
-    const std::size_t workers = worker_count(threads, n);
+    // Blocks no larger than every worker's share; when there are fewer blocks
+    // than workers (a few queries), the slots are split among them too, and
+    // each query's parts are merged at the end.
+    const std::size_t workers = worker_count(threads, n * std::max<std::size_t>(1, count_ / kExactMinChunkSlots));
     const std::size_t block_size = std::min(kExactQueryBlock, std::max<std::size_t>(1, (n + workers - 1) / workers));
     const std::size_t blocks = (n + block_size - 1) / block_size;
-    WorkQueue queue(blocks);
-    run_workers(std::min(workers, blocks), [&](std::size_t) {
-        const std::size_t scratch_size = space_.scratch_size();
+    const std::size_t chunks = std::max<std::size_t>(1, workers / std::max<std::size_t>(1, blocks));
+    // With chunks > 1: each (query, chunk)'s nearest, ranked, merged below.
+    std::vector<std::vector<Ranked>> parts(chunks > 1 ? n * chunks : 0);
+    const auto write = [&](std::size_t query, const Prepared& prepared, const std::vector<Ranked>& ranked) {
+        std::int64_t* ids = out_ids + query * k;
+        float* distances = out_distances + query * k;
+        std::fill(ids, ids + k, kMissingId);
+        std::fill(distances, distances + k, kMissingDistance);
+        for (std::size_t j = 0; j < std::min(k, ranked.size()); ++j) {
+            ids[j] = ranked[j].id;
+            distances[j] = space_.finish(prepared, ranked[j].distance);
+        }
+    };
+    const std::size_t scratch_size = space_.scratch_size();
+    WorkQueue queue(blocks * chunks);
+    run_workers(std::min(workers, blocks * chunks), [&](std::size_t) {
         std::vector<float> scratch(kExactQueryBlock * scratch_size);
         std::vector<Prepared> prepared;
         prepared.reserve(kExactQueryBlock);
         // One max-heap per query under ranks_before: the worst kept on top.
         std::vector<std::vector<Ranked>> best(kExactQueryBlock);
         for (auto& heap : best) heap.reserve(k);
-        std::size_t block;
-        while (queue.pop(&block)) {
-            const std::size_t first = block * block_size;
+        std::size_t unit;
+        while (queue.pop(&unit)) {
+            const std::size_t first = (unit / chunks) * block_size;
             const std::size_t count = std::min(block_size, n - first);
+            const std::size_t chunk = unit % chunks;
             prepared.clear();
             for (std::size_t q = 0; q < count; ++q) {
                 prepared.push_back(space_.prepare(queries + (first + q) * params_.dim, Side::kSearch,
                                                   scratch.data() + q * scratch_size));
                 best[q].clear();
             }
-            for (std::size_t slot = 0; slot < count_; ++slot) {
+            const std::size_t end = count_ * (chunk + 1) / chunks;
+            for (std::size_t slot = count_ * chunk / chunks; slot < end; ++slot) {
                 const auto node = static_cast<std::uint32_t>(slot);
                 if (!is_live(node)) continue;
                 for (std::size_t q = 0; q < count; ++q) {
@@ -77,19 +97,26 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
                 }
             }
             for (std::size_t q = 0; q < count; ++q) {
-                std::vector<Ranked>& heap = best[q];
-                std::sort_heap(heap.begin(), heap.end(), ranks_before);
-                std::int64_t* ids = out_ids + (first + q) * k;
-                float* distances = out_distances + (first + q) * k;
-                std::fill(ids, ids + k, kMissingId);
-                std::fill(distances, distances + k, kMissingDistance);
-                for (std::size_t j = 0; j < heap.size(); ++j) {
-                    ids[j] = heap[j].id;
-                    distances[j] = space_.finish(prepared[q], heap[j].distance);
-                }
+                std::sort_heap(best[q].begin(), best[q].end(), ranks_before);
+                if (chunks == 1)
+                    write(first + q, prepared[q], best[q]);
+                else
+                    parts[(first + q) * chunks + chunk] = best[q];
             }
         }
     });
+    if (chunks == 1) return;
+    std::vector<float> scratch(scratch_size);
+    std::vector<Ranked> merged;
+    for (std::size_t query = 0; query < n; ++query) {
+        merged.clear();
+        for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+            const std::vector<Ranked>& part = parts[query * chunks + chunk];
+            merged.insert(merged.end(), part.begin(), part.end());
+        }
+        std::sort(merged.begin(), merged.end(), ranks_before);
+        write(query, space_.prepare(queries + query * params_.dim, Side::kSearch, scratch.data()), merged);
+    }
 }
 
 }  // namespace vsearch
