@@ -577,7 +577,6 @@ def test_recall_after_removing_half_and_after_refilling():
     index.verify()
 
 
-
 # Churn rounds of the recall test below, the share each replaces, and how far (in recall points) the
 # churned index's recall may fall below a fresh build's, averaged over its seeds and efs.
 CHURN_ROUNDS, CHURN_FRACTION, CHURN_RECALL_SLACK = 20, 0.05, 0.012

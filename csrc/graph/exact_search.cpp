@@ -1,10 +1,8 @@
 // Exact search: each query against every live vector with the index's
-// metric kernels, the k nearest kept. It is what `search(..., exact=True)`
-// returns, and the reference the graph search is tested against.
+// metric kernels, the k nearest kept: what `search(..., exact=True)`
+// returns.
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "hnsw_index.h"
@@ -36,7 +34,7 @@ constexpr std::size_t kExactMinChunkSlots = 4096;
 
 void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k, std::size_t threads,
                              std::int64_t* out_ids, float* out_distances) const {
-    if (k == 0 || k > kMaxEf) throw std::invalid_argument("k must be in [1, " + std::to_string(kMaxEf) + "]");
+    check_neighbour_count(k);
     check_rows(queries, n, "queries");
     GrowthLock::Shared lock(growth_);
     // Blocks no larger than every worker's share; when there are fewer blocks
@@ -82,8 +80,9 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
             for (std::size_t slot = count_ * chunk / chunks; slot < end; ++slot) {
                 const auto node = static_cast<std::uint32_t>(slot);
                 if (!is_live(node)) continue;
+                const std::int64_t id = ids_[node];
                 for (std::size_t q = 0; q < count; ++q) {
-                    const Ranked candidate{distance_to(prepared[q], node), ids_[node]};
+                    const Ranked candidate{distance_to(prepared[q], node), id};
                     if (std::isnan(candidate.distance)) continue;  // a custom metric's NaN ranks nowhere
                     std::vector<Ranked>& heap = best[q];
                     if (heap.size() < k) {

@@ -527,9 +527,13 @@ void HnswIndex::search_one(const float* query, std::size_t k, std::size_t ef, Se
     }
 }
 
+void HnswIndex::check_neighbour_count(std::size_t k) {
+    if (k == 0 || k > kMaxEf) throw std::invalid_argument("k must be in [1, " + std::to_string(kMaxEf) + "]");
+}
+
 void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                        std::int64_t* out_ids, float* out_distances) const {
-    if (k == 0 || k > kMaxEf) throw std::invalid_argument("k must be in [1, " + std::to_string(kMaxEf) + "]");
+    check_neighbour_count(k);
     if (ef == 0) ef = ef_.load(std::memory_order_relaxed);
     check_rows(queries, n, "queries");
     GrowthLock::Shared lock(growth_);

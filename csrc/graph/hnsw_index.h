@@ -328,6 +328,8 @@ private:
     // Adds node to neighbor's list in place of its farthest link if it is full.
     void force_link(std::uint32_t neighbor, std::uint32_t node, int level);
     void write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors);
+    // Throws std::invalid_argument for k outside [1, kMaxEf].
+    static void check_neighbour_count(std::size_t k);
     void search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx, std::int64_t* out_ids,
                     float* out_distances) const;
 
