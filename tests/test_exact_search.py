@@ -143,13 +143,13 @@ def test_graph_search_at_full_width_agrees_with_exact():
 @pytest.mark.parametrize("exact", [1, "yes", None, np.bool_(True)])
 def test_exact_must_be_a_bool(exact):
     index, _, _ = make_index("l2", 10)
-    with pytest.raises(TypeError, match="exact must be True or False"):
+    with pytest.raises(InvalidParameterError, match="exact must be True or False"):
         index.search(random_vectors(1, DIM)[0], k=1, exact=exact)
 
 
 def test_exact_takes_no_ef():
     index, _, _ = make_index("l2", 10)
-    with pytest.raises(ValueError, match="takes no ef"):
+    with pytest.raises(InvalidParameterError, match="takes no ef"):
         index.search(random_vectors(1, DIM)[0], k=1, exact=True, ef=50)
 
 

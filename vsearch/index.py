@@ -408,9 +408,11 @@ class Index:
         """
         k = _neighbour_count(k, len(self))
         if type(exact) is not bool:
-            raise TypeError(f"exact must be True or False, not {exact!r}")
+            raise InvalidParameterError(f"exact must be True or False, not {exact!r}")
         if exact and ef is not None:
-            raise ValueError("ef is the graph search's beam width; exact=True compares every vector and takes no ef")
+            raise InvalidParameterError(
+                "ef is the graph search's beam width; exact=True compares every vector and takes no ef: drop ef"
+            )
         ef = 0 if ef is None else _beam_width(ef, "ef")  # 0: the index's own ef
         threads = thread_count(threads)
         if not is_ready(queries, self._dim):
