@@ -80,6 +80,12 @@ public:
         *id = items_[cursor_].id;
         return true;
     }
+    // ... and its distance.
+    bool next_distance(float* distance) const {
+        if (cursor_ >= size_) return false;
+        *distance = items_[cursor_].distance;
+        return true;
+    }
 
     Neighbor at(std::size_t i) const { return {items_[i].distance, items_[i].id & ~kExpandedBit}; }
 
@@ -91,81 +97,76 @@ private:
     std::size_t cursor_ = 0;
 };
 
-// CandidatePool for a graph with tombstones: they are walked like any node,
-// but only live entries count towards the capacity, so the results fill up
-// from live nodes however many tombstones the search passes. Holds the
-// capacity's live entries and the tombstones nearer than the farthest of
-// them (those may still lead somewhere); finish() leaves only the live ones.
-class FilteredPool {
+// The beam of a search whose results must pass a test (live, and the
+// user's filter): every node is walked, but only passing ones become
+// results. The passing nodes fill a CandidatePool of `capacity`; the others
+// wait in a heap (nearest on top) until expanded, as long as they are nearer
+// than the farthest result. While fewer than `capacity` pass, every node
+// reached is kept, so the walk widens until enough pass or the graph is
+// exhausted. When most nodes pass, this costs what CandidatePool costs;
+// when few pass, the heap absorbs the many others in O(log n) each.
+class FilteredBeam {
 public:
-    // Room for a pool of `capacity` live entries and as many tombstones
-    // (more are allocated as needed).
-    void reserve(std::size_t capacity) { items_.reserve(2 * capacity + 1); }
+    // Room for `capacity` results and as many others (more are allocated as needed).
+    void reserve(std::size_t capacity) {
+        results_.reserve(capacity);
+        others_.reserve(capacity);
+    }
 
-    // `capacity` must be at least 1.
+    // A beam of `capacity` 0 must not be walked (it would never fill).
     void reset(std::size_t capacity) {
-        capacity_ = capacity;
-        items_.clear();
-        live_ = 0;
-        cursor_ = 0;
+        results_.reset(capacity);
+        others_.clear();
     }
 
-    bool full() const { return live_ == capacity_; }
-    // While full, the farthest entry is live (trailing tombstones are dropped).
-    float bound() const { return full() ? items_.back().distance : kNoBound; }
+    // Distance a node must beat to be walked (infinite while not full).
+    float bound() const { return results_.bound(); }
 
-    void insert(float distance, std::uint32_t id, bool live) {
-        if (full() && !(distance < items_.back().distance)) return;
-        const auto pos = std::upper_bound(items_.begin(), items_.end(), distance,
-                                          [](float d, const Entry& e) { return d < e.distance; });
-        const std::size_t index = static_cast<std::size_t>(pos - items_.begin());
-        items_.insert(pos, Entry{distance, id, live, false});
-        if (index < cursor_) cursor_ = index;
-        if (!live) return;
-        if (++live_ > capacity_) {  // drop the farthest live entry
-            while (!items_.back().live) items_.pop_back();
-            items_.pop_back();
-            --live_;
+    // A node reached at `distance` (below bound()): to be expanded, and a
+    // result if it `passes`.
+    void insert(float distance, std::uint32_t id, bool passes) {
+        if (passes) {
+            results_.insert(distance, id);
+            return;
         }
-        if (full())
-            while (!items_.back().live) items_.pop_back();
-        cursor_ = std::min(cursor_, items_.size());
+        others_.push_back({distance, id});
+        std::push_heap(others_.begin(), others_.end(), farther_first);
     }
 
-    bool has_unexpanded() const { return cursor_ < items_.size(); }
-
+    // Whether a node nearer than the farthest result is left to expand.
+    bool has_unexpanded() const { return results_.has_unexpanded() || other_ahead(); }
+    // The nearest node left to expand.
     std::uint32_t pop() {
-        const std::uint32_t id = items_[cursor_].id;
-        items_[cursor_].expanded = true;
-        while (cursor_ < items_.size() && items_[cursor_].expanded) ++cursor_;
+        if (!takes_other()) return results_.pop();
+        std::pop_heap(others_.begin(), others_.end(), farther_first);
+        const std::uint32_t id = others_.back().id;
+        others_.pop_back();
         return id;
     }
     bool peek(std::uint32_t* id) const {
-        if (cursor_ >= items_.size()) return false;
-        *id = items_[cursor_].id;
-        return true;
+        if (takes_other()) {
+            *id = others_.front().id;
+            return true;
+        }
+        return results_.peek(id);
     }
 
-    // Ends a search: only the live entries stay, nearest first.
-    void finish() {
-        items_.erase(std::remove_if(items_.begin(), items_.end(), [](const Entry& e) { return !e.live; }), items_.end());
-        cursor_ = items_.size();
-    }
-    std::size_t size() const { return items_.size(); }
-    Neighbor at(std::size_t i) const { return {items_[i].distance, items_[i].id}; }
+    // The results, nearest first.
+    std::size_t size() const { return results_.size(); }
+    Neighbor at(std::size_t i) const { return results_.at(i); }
 
 private:
-    struct Entry {
-        float distance;
-        std::uint32_t id;
-        bool live;
-        bool expanded;
-    };
-    static constexpr float kNoBound = __builtin_huge_valf();
-    std::vector<Entry> items_;
-    std::size_t capacity_ = 0;
-    std::size_t live_ = 0;
-    std::size_t cursor_ = 0;
+    static bool farther_first(const Neighbor& a, const Neighbor& b) { return closer_first(b, a); }
+    bool other_ahead() const { return !others_.empty() && others_.front().distance < bound(); }
+    // Whether the next node to expand is the nearest of the others.
+    bool takes_other() const {
+        if (!other_ahead()) return false;
+        float next;
+        return !results_.next_distance(&next) || others_.front().distance < next;
+    }
+
+    CandidatePool results_;
+    std::vector<Neighbor> others_;  // a heap under farther_first: the nearest on top
 };
 
 }  // namespace vsearch

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "atomic_word.h"
+#include "beam_walk.h"
 #include "search_context.h"
 #include "workers.h"
 
@@ -28,10 +29,6 @@ std::size_t grown_size(std::size_t current, std::size_t needed) {
     const std::size_t step = current < kDoublingLimit ? current : current / kLargeGrowthDivisor;
     return std::max(needed, current + step);
 }
-// Vector bytes fetched ahead of a distance: the first lines matter most, the
-// hardware prefetcher streams the rest of a long row.
-constexpr std::size_t kPrefetchBytes = 256;
-
 constexpr std::uint32_t kExponentBits = 0x7f800000u;  // all ones: NaN or infinity
 constexpr std::uint32_t kSignBit = 0x80000000u;
 
@@ -305,74 +302,44 @@ std::uint32_t HnswIndex::greedy_descend(const Prepared& query, std::uint32_t ent
 
 void HnswIndex::search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
                              bool live_only, SearchContext& ctx) const {
-    const bool filter = live_only && filters_results();
-    if (level == 0) {
-        if (filter)
-            search_level<false, true>(query, entry, ef, level, ctx);
+    if (live_only && filters_results()) {
+        const std::size_t capacity = std::min(ef, live_count());
+        const LiveTest live{states_.data()};
+        const auto ignore = [](float, std::uint32_t) {};
+        if (level == 0)
+            walk_filtered<false>(query, entry, capacity, level, ctx, live, ignore);
         else
-            search_level<false, false>(query, entry, ef, level, ctx);
+            walk_filtered<true>(query, entry, capacity, level, ctx, live, ignore);
+    } else if (level == 0) {
+        search_level<false>(query, entry, ef, level, ctx);
     } else {
-        if (filter)
-            search_level<true, true>(query, entry, ef, level, ctx);
-        else
-            search_level<true, false>(query, entry, ef, level, ctx);
+        search_level<true>(query, entry, ef, level, ctx);
     }
 }
 
-template <bool kUpper, bool kFiltered>
+template <bool kUpper>
 void HnswIndex::search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level,
                              SearchContext& ctx) const {
-    auto& pool = [&]() -> auto& {
-        if constexpr (kFiltered) return ctx.filtered; else return ctx.pool;
-    }();
-    const auto add_candidate = [&](float d, std::uint32_t node) {
-        if constexpr (kFiltered) pool.insert(d, node, is_live(node)); else pool.insert(d, node);
-    };
-    ctx.used_filtered = kFiltered;
+    CandidatePool& pool = ctx.pool;
+    ctx.used_filtered = false;
     // A pool larger than the index never fills.
-    const std::size_t capacity = std::min(ef, kFiltered ? live_count() : count_);
+    const std::size_t capacity = std::min(ef, count_);
     pool.reset(capacity);
     if (capacity == 0) return;
     VisitedSet& visited = *ctx.visited;
     visited.reset(count_);
     visited.test_and_set(entry);
-    add_candidate(distance_to(query, entry), entry);
-    const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
-    std::vector<std::uint32_t>& fresh = ctx.fresh;
-    fresh.resize(max_links);
-
+    pool.insert(distance_to(query, entry), entry);
     while (pool.has_unexpanded()) {
         const std::uint32_t node = pool.pop();
         std::uint32_t next;
         if (pool.peek(&next)) __builtin_prefetch(links_.list(next, level));
-
-        const std::uint32_t* list = links_.list(node, level);
-        const std::uint32_t count = std::min(load_relaxed(list), max_links);
-        std::size_t fresh_count = 0;
-        for (std::uint32_t j = 1; j <= count; ++j) {
-            const std::uint32_t neighbor = load_relaxed(list + j);
-            // Always true but in a damaged memory-mapped file, whose level-0
-            // links are not validated at load: never read out of bounds. (Upper
-            // levels, walked only by inserts, also check the level, as above.)
-            if (neighbor < count_ && (!kUpper || links_.level(neighbor) >= level)) {
-                visited.prefetch(neighbor);
-                fresh[fresh_count++] = neighbor;
-            }
-        }
-        std::size_t kept = 0;
-        for (std::size_t j = 0; j < fresh_count; ++j) {
-            const std::uint32_t neighbor = fresh[j];
-            if (visited.test_and_set(neighbor)) continue;
-            store_.prefetch(neighbor, kPrefetchBytes);
-            if constexpr (kFiltered) __builtin_prefetch(states_.data() + neighbor);
-            fresh[kept++] = neighbor;
-        }
+        const std::size_t kept = unvisited_neighbors<kUpper>(node, level, ctx);
         for (std::size_t j = 0; j < kept; ++j) {
-            const float d = distance_to(query, fresh[j]);
-            if (d < pool.bound()) add_candidate(d, fresh[j]);
+            const float d = distance_to(query, ctx.fresh[j]);
+            if (d < pool.bound()) pool.insert(d, ctx.fresh[j]);
         }
     }
-    if constexpr (kFiltered) pool.finish();
 }
 
 void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count,

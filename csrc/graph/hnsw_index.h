@@ -288,10 +288,20 @@ private:
     void search_layer(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, bool live_only,
                       SearchContext& ctx) const;
     // search_layer for level 0 (kUpper false: no level check, the searches'
-    // hot path) or an upper level (kUpper true: only inserts walk those);
-    // kFiltered walks tombstones but keeps only live nodes in the results.
-    template <bool kUpper, bool kFiltered>
+    // hot path) or an upper level (kUpper true: only inserts walk those), on
+    // a graph whose every node may be a result.
+    template <bool kUpper>
     void search_level(const Prepared& query, std::uint32_t entry, std::size_t ef, int level, SearchContext& ctx) const;
+    // Leaves in ctx.fresh the neighbours of `node` on `level` not yet
+    // visited (marked visited now, their vectors prefetched); returns how many.
+    template <bool kUpper>
+    std::size_t unvisited_neighbors(std::uint32_t node, int level, SearchContext& ctx) const;
+    // The beam search of one level whose results must pass `test` (all nodes
+    // are walked; beam_walk.h's tests); `on_reach(distance, node)` sees every
+    // distance the walk computes. At most `capacity` results, in ctx.filtered.
+    template <bool kUpper, class Test, class OnReach>
+    void walk_filtered(const Prepared& query, std::uint32_t entry, std::size_t capacity, int level,
+                       SearchContext& ctx, const Test& test, const OnReach& on_reach) const;
     // Marks the live slot of `id` removed (growth held exclusively).
     void make_tombstone(std::uint32_t slot);
     // Appends the slots the next `n` new vectors take to `nodes` (room

@@ -31,10 +31,10 @@ struct HnswIndex::SearchContext {
     }
 
     VisitedPool::Lease visited;
-    // The last search_layer's beam: `pool`, or `filtered` past tombstones;
+    // The last walk's beam: `pool`, or `filtered` past tombstones or a filter;
     // found() and found_at() read whichever it used.
     CandidatePool pool;
-    FilteredPool filtered;
+    FilteredBeam filtered;
     bool used_filtered = false;
     std::size_t found() const { return used_filtered ? filtered.size() : pool.size(); }
     Neighbor found_at(std::size_t j) const { return used_filtered ? filtered.at(j) : pool.at(j); }
