@@ -19,7 +19,8 @@ from . import errors, limits, persistence  # noqa: E402
 from ._metric_spec import METRICS  # noqa: E402
 from .custom import CustomMetric, metric  # noqa: E402
 from .gssf import GSSF  # noqa: E402
-from .index import Index, MemoryUsage, SearchResult  # noqa: E402
+from .filters import Predicate, predicate  # noqa: E402
+from .index import Index, MemoryUsage, RangeResult, SearchResult  # noqa: E402
 from .simd import available_simd_levels, simd_level, warn_about_simd_request  # noqa: E402
 
 
@@ -65,7 +66,10 @@ __all__ = [
     "info",
     "Index",
     "SearchResult",
+    "RangeResult",
     "MemoryUsage",
+    "Predicate",
+    "predicate",
     "METRICS",
     "GSSF",
     "CustomMetric",

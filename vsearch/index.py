@@ -7,7 +7,7 @@ from typing import IO, Any, NamedTuple, Sequence
 
 import numpy as np
 
-from . import _core, _metric_spec, limits, persistence
+from . import _core, _metric_spec, filters, limits, persistence
 from ._progress import Progress, reporter
 from ._metric_spec import MetricSpec
 from ._validation import (
@@ -19,6 +19,7 @@ from ._validation import (
     first_outside_int64,
     integer_array,
     is_ready,
+    positive_int,
     seed_value,
     thread_count,
 )
@@ -79,6 +80,28 @@ class SearchResult(NamedTuple):
 
     ids: np.ndarray
     distances: np.ndarray
+
+
+class RangeResult(NamedTuple):
+    """Every hit of a range search, flat: query ``i``'s hits are
+    ``ids[offsets[i]:offsets[i + 1]]`` (and the same slice of ``distances``),
+    nearest first, as FAISS's ``lims``. ``result.query(i)`` gives them as a
+    :class:`SearchResult`; ``result.counts`` the hits per query.
+    """
+
+    ids: np.ndarray
+    distances: np.ndarray
+    offsets: np.ndarray
+
+    def query(self, i: int) -> SearchResult:
+        """The hits of query ``i``."""
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        return SearchResult(self.ids[start:end], self.distances[start:end])
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Hits per query."""
+        return np.diff(self.offsets)
 
 
 class MemoryUsage(NamedTuple):
@@ -380,7 +403,8 @@ class Index:
     # -- searching ----------------------------------------------------------
 
     def search(
-        self, queries: Any, k: int = 10, *, ef: int | None = None, threads: int = 0, exact: bool = False
+        self, queries: Any, k: int = 10, *, ef: int | None = None, threads: int = 0, exact: bool = False,
+        filter: Any = None, plan: str = "auto",
     ) -> SearchResult:
         """Finds the ``k`` nearest neighbours of each query.
 
@@ -393,25 +417,43 @@ class Index:
                 queries spread over the threads) instead of walking the graph:
                 the true neighbours, equal distances ordered by the smaller id.
                 Costs time linear in ``len(index)``; takes no ``ef``.
+            filter: only ids that pass are returned (vsearch.filters): allowed
+                ids, one id list per query, a :class:`vsearch.Predicate`, or a
+                Python callable ``id -> bool`` (the slow path: it holds the GIL).
+            plan: for a filtered search, ``"auto"`` chooses per query between
+                a filtered graph walk and an exact scan of the passing
+                vectors, by how many pass; ``"graph"`` or ``"exact"`` forces one.
+                ``exact=True`` is ``plan="exact"``.
 
         Returns:
             :class:`SearchResult` with arrays of shape ``(n, k)`` (``(k,)`` for
-            a 1-D query). Missing results are id -1 and distance inf.
+            a 1-D query). Missing results (fewer than ``k`` vectors reachable,
+            or passing the filter) are id -1 and distance inf.
 
         Example:
             >>> index = vsearch.Index(2)
-            >>> _ = index.add([[0.0, 0.0], [3.0, 4.0]])
-            >>> index.search([0.0, 1.0], k=3)
-            SearchResult(ids=array([ 0,  1, -1]), distances=array([ 1., 18., inf], dtype=float32))
-            >>> index.search([0.0, 1.0], k=1, exact=True).ids
+            >>> _ = index.add([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
+            >>> index.search([0.0, 0.5], k=4)
+            SearchResult(ids=array([ 0,  2,  1, -1]), distances=array([ 0.25,  1.25, 21.25,   inf], dtype=float32))
+            >>> index.search([0.0, 0.5], k=1, exact=True).ids
             array([0])
+            >>> index.search([0.0, 0.5], k=2, filter=[1, 2]).ids
+            array([2, 1])
+            >>> index.search([[0.0, 1.0], [3.0, 3.0]], k=1, filter=[[1], [0]]).ids
+            array([[1],
+                   [0]])
         """
         k = _neighbour_count(k, len(self))
         if type(exact) is not bool:
             raise InvalidParameterError(f"exact must be True or False, not {exact!r}")
-        if exact and ef is not None:
+        plan = filters.plan_name(plan)
+        if exact:
+            if plan == "graph":
+                raise InvalidParameterError("exact=True and plan='graph' contradict each other: drop one")
+            plan = "exact"
+        if plan == "exact" and ef is not None:
             raise InvalidParameterError(
-                "ef is the graph search's beam width; exact=True compares every vector and takes no ef: drop ef"
+                "ef is the graph search's beam width; an exact search compares every vector and takes no ef: drop ef"
             )
         ef = 0 if ef is None else _beam_width(ef, "ef")  # 0: the index's own ef
         threads = thread_count(threads)
@@ -419,15 +461,63 @@ class Index:
             queries, was_1d = as_float_rows(queries, self.dim, "queries")
             if was_1d:
                 queries = queries[0]
+        rows = 1 if queries.ndim == 1 else queries.shape[0]
         try:
-            return SearchResult(*self._core.search(queries, k, ef, threads, exact))
+            if filter is None:
+                return SearchResult(*self._core.search(queries, k, ef, threads, plan == "exact"))
+            spec = filters.core_filter(filter, rows)
+            return SearchResult(*self._core.search_filtered(queries, k, ef, threads, spec, plan))
         except MemoryError:  # numpy's, for the result arrays, or the core's
-            rows = 1 if queries.ndim == 1 else queries.shape[0]
             raise OutOfMemoryError(
                 f"the results of {rows} queries x k={k} need {rows * k * _RESULT_BYTES:,} bytes, which are not "
                 f"available: ask for fewer neighbours (the index holds {len(self)} vectors) or search fewer "
                 "queries per call"
             ) from None
+
+    def range_search(
+        self, queries: Any, radius: float, *, ef: int | None = None, filter: Any = None,
+        max_results: int | None = None, threads: int = 0,
+    ) -> RangeResult:
+        """Finds every vector within ``radius`` of each query.
+
+        A graph walk finds the region around the query, then keeps expanding
+        every node it reaches inside the radius, so the hits are found however
+        many there are (approximate: a hit that only nodes outside the radius
+        lead to can be missed; raise ``ef`` for more).
+
+        Args:
+            queries: shape ``(n, dim)``, or one query of shape ``(dim,)``.
+            radius: in the metric's distance, as ``search`` reports it (``l2``:
+                squared); hits have ``distance <= radius``.
+            ef: beam width of the walk that finds the region (default: ``index.ef``).
+            filter: as in :meth:`search`.
+            max_results: keep at most this many hits per query, the nearest
+                (default: all).
+            threads: native threads for a batch (0: one per core).
+
+        Returns:
+            :class:`RangeResult`: flat ``ids``, ``distances`` and ``offsets``.
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
+            >>> hits = index.range_search([[0.0, 0.0], [3.0, 3.0]], radius=2.0)
+            >>> hits.offsets
+            array([0, 2, 3])
+            >>> hits.query(0)
+            SearchResult(ids=array([0, 2]), distances=array([0., 2.], dtype=float32))
+        """
+        real = not isinstance(radius, (bool, np.bool_)) and isinstance(radius, (int, float, np.integer, np.floating))
+        if not real or not radius >= 0:  # NaN fails too
+            raise InvalidParameterError(
+                f"radius must be a number >= 0 in the metric's distance (l2: squared); got {radius!r}"
+            )
+        ef = 0 if ef is None else _beam_width(ef, "ef")
+        cap = 0 if max_results is None else positive_int(max_results, "max_results")
+        threads = thread_count(threads)
+        queries, _ = as_float_rows(queries, self.dim, "queries")
+        spec = filters.core_filter(filter, queries.shape[0])
+        return RangeResult(*self._core.range_search(queries, float(radius), ef, cap, threads, spec))
 
     # -- reading back -------------------------------------------------------
 

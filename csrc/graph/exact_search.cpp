@@ -2,26 +2,15 @@
 // metric kernels, the k nearest kept: what `search(..., exact=True)`
 // returns.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "hnsw_index.h"
+#include "top_k.h"
 #include "workers.h"
 
 namespace vsearch {
 
 namespace {
-
-struct Ranked {
-    float distance;
-    std::int64_t id;
-};
-
-// Nearer first; equal distances by the smaller id, so results are the same
-// on every run, thread count and slot order.
-bool ranks_before(const Ranked& a, const Ranked& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-}
 
 // Queries compared with each vector while its row is in cache: the index
 // is read once per block instead of once per query.
@@ -47,14 +36,7 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
     // With chunks > 1: each (query, chunk)'s nearest, ranked, merged below.
     std::vector<std::vector<Ranked>> parts(chunks > 1 ? n * chunks : 0);
     const auto write = [&](std::size_t query, const Prepared& prepared, const std::vector<Ranked>& ranked) {
-        std::int64_t* ids = out_ids + query * k;
-        float* distances = out_distances + query * k;
-        std::fill(ids, ids + k, kMissingId);
-        std::fill(distances, distances + k, kMissingDistance);
-        for (std::size_t j = 0; j < std::min(k, ranked.size()); ++j) {
-            ids[j] = ranked[j].id;
-            distances[j] = space_.finish(prepared, ranked[j].distance);
-        }
+        write_ranked(prepared, ranked, k, out_ids + query * k, out_distances + query * k);
     };
     const std::size_t scratch_size = space_.scratch_size();
     WorkQueue queue(blocks * chunks);
@@ -62,9 +44,7 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
         std::vector<float> scratch(kExactQueryBlock * scratch_size);
         std::vector<Prepared> prepared;
         prepared.reserve(kExactQueryBlock);
-        // One max-heap per query under ranks_before: the worst kept on top.
-        std::vector<std::vector<Ranked>> best(kExactQueryBlock);
-        for (auto& heap : best) heap.reserve(k);
+        std::vector<TopK> best(kExactQueryBlock);
         std::size_t unit;
         while (queue.pop(&unit)) {
             const std::size_t first = (unit / chunks) * block_size;
@@ -74,33 +54,21 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
             for (std::size_t q = 0; q < count; ++q) {
                 prepared.push_back(space_.prepare(queries + (first + q) * params_.dim, Side::kSearch,
                                                   scratch.data() + q * scratch_size));
-                best[q].clear();
+                best[q].reset(k);
             }
             const std::size_t end = count_ * (chunk + 1) / chunks;
             for (std::size_t slot = count_ * chunk / chunks; slot < end; ++slot) {
                 const auto node = static_cast<std::uint32_t>(slot);
                 if (!is_live(node)) continue;
                 const std::int64_t id = ids_[node];
-                for (std::size_t q = 0; q < count; ++q) {
-                    const Ranked candidate{distance_to(prepared[q], node), id};
-                    if (std::isnan(candidate.distance)) continue;  // a custom metric's NaN ranks nowhere
-                    std::vector<Ranked>& heap = best[q];
-                    if (heap.size() < k) {
-                        heap.push_back(candidate);
-                        std::push_heap(heap.begin(), heap.end(), ranks_before);
-                    } else if (ranks_before(candidate, heap.front())) {
-                        std::pop_heap(heap.begin(), heap.end(), ranks_before);
-                        heap.back() = candidate;
-                        std::push_heap(heap.begin(), heap.end(), ranks_before);
-                    }
-                }
+                for (std::size_t q = 0; q < count; ++q) best[q].offer(distance_to(prepared[q], node), id);
             }
             for (std::size_t q = 0; q < count; ++q) {
-                std::sort_heap(best[q].begin(), best[q].end(), ranks_before);
+                const std::vector<Ranked>& ranked = best[q].sorted();
                 if (chunks == 1)
-                    write(first + q, prepared[q], best[q]);
+                    write(first + q, prepared[q], ranked);
                 else
-                    parts[(first + q) * chunks + chunk] = best[q];
+                    parts[(first + q) * chunks + chunk] = ranked;
             }
         }
     });
@@ -115,6 +83,16 @@ void HnswIndex::search_exact(const float* queries, std::size_t n, std::size_t k,
         }
         std::sort(merged.begin(), merged.end(), ranks_before);
         write(query, space_.prepare(queries + query * params_.dim, Side::kSearch, scratch.data()), merged);
+    }
+}
+
+void HnswIndex::write_ranked(const Prepared& query, const std::vector<Ranked>& ranked, std::size_t k,
+                             std::int64_t* ids, float* distances) const {
+    std::fill(ids, ids + k, kMissingId);
+    std::fill(distances, distances + k, kMissingDistance);
+    for (std::size_t j = 0; j < std::min(k, ranked.size()); ++j) {
+        ids[j] = ranked[j].id;
+        distances[j] = space_.finish(query, ranked[j].distance);
     }
 }
 

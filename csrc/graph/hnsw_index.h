@@ -33,9 +33,12 @@
 #include "../storage/vector_store.h"
 #include "candidate_pool.h"
 #include "growth_lock.h"
+#include "id_filter.h"
 #include "label_map.h"
 #include "limits.h"
 #include "link_store.h"
+#include "slot_set.h"
+#include "top_k.h"
 #include "visited_set.h"
 
 namespace vsearch {
@@ -207,6 +210,19 @@ public:
     void search_exact(const float* queries, std::size_t n, std::size_t k, std::size_t threads,
                       std::int64_t* out_ids, float* out_distances) const;
 
+    // The k nearest of each query that pass `filter`: per query a filtered
+    // graph walk or an exact scan of the passing vectors, as `plan` says, or
+    // (kAuto) whichever costs less (filtered_search.cpp). ef 0 means the
+    // index's; missing results as search().
+    void search_filtered(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
+                         const IdFilter& filter, SearchPlan plan, std::int64_t* out_ids, float* out_distances) const;
+    // Every live vector within `radius` (the metric's distance, inclusive)
+    // of each query that passes `filter` (null: no filter), nearest first,
+    // ties by the smaller id, at most `max_results` (0: no limit) per query
+    // (range_search.cpp). ef 0 means the index's.
+    void range_search(const float* queries, std::size_t n, float radius, std::size_t ef, std::size_t max_results,
+                      std::size_t threads, const IdFilter* filter, std::vector<std::vector<Ranked>>& hits) const;
+
     // Copies the vectors of ids into out (n*dim); returns the position of the
     // first unknown id, or -1 when all are present.
     std::ptrdiff_t get(const std::int64_t* ids, std::size_t n, float* out) const;
@@ -234,6 +250,8 @@ public:
 
 private:
     struct SearchContext;
+    struct CallFilter;   // query_filter.h
+    struct QueryFilter;
 
     // Entry point and top level packed in one word so readers see a pair.
     static constexpr std::uint64_t kNoEntry = ~std::uint64_t{0};
@@ -340,6 +358,24 @@ private:
     void write_links(std::uint32_t node, int level, const std::vector<Neighbor>& neighbors);
     // Throws std::invalid_argument for k outside [1, kMaxEf].
     static void check_neighbour_count(std::size_t k);
+    // Writes the first k of `ranked` as one query's results, padded.
+    void write_ranked(const Prepared& query, const std::vector<Ranked>& ranked, std::size_t k, std::int64_t* ids,
+                      float* distances) const;
+    // Throws std::invalid_argument for a filter that does not fit n queries.
+    static void check_filter(const IdFilter& filter, std::size_t n);
+    // Adds the live slots of `n` ids (unknown ones skipped) to `set`, sorted.
+    void allow_ids(const std::int64_t* ids, std::size_t n, SlotSet& set) const;
+    // The share of the live vectors a predicate passes, from a sample.
+    double sampled_share(const IdFilter& filter) const;
+    // The call's shared part of `filter` (growth held shared).
+    void prepare_filter(CallFilter& call) const;
+    // What query `i` may return; `own` is the worker's set for per-query lists.
+    QueryFilter filter_query(const CallFilter& call, std::size_t i, SlotSet& own) const;
+    // Calls body(test) with the walk test of one query's filter (query_filter.h).
+    template <class Body>
+    void with_test(const CallFilter& call, const QueryFilter& query, const Body& body) const;
+    // One query's exact scan of the vectors that pass its filter.
+    void scan_filtered(const Prepared& query, const CallFilter& call, const QueryFilter& allowed, TopK& top) const;
     void search_one(const float* query, std::size_t k, std::size_t ef, SearchContext& ctx, std::int64_t* out_ids,
                     float* out_distances) const;
 

@@ -112,6 +112,132 @@ py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k
     return py::make_tuple(ids, distances);
 }
 
+// A filter from the package (vsearch/filters.py): `kind` "ids" (ids for
+// every query), "query_ids" (flat ids and per-query offsets), "compiled" (the
+// address of a numba cfunc bool(int64)) or "python" (a callable, called with
+// the GIL held). The arrays and the callable stay referenced while it lives.
+class FilterArgs {
+public:
+    FilterArgs(const std::string& kind, std::optional<IdArray> ids, std::optional<IdArray> offsets,
+               std::uintptr_t address, py::object callable)
+        : ids_(std::move(ids)), offsets_(std::move(offsets)), callable_(std::move(callable)) {
+        using Kind = vsearch::IdFilter::Kind;
+        if (kind == "ids" || kind == "query_ids") {
+            if (!ids_ || ids_->ndim() != 1) throw std::invalid_argument("filter ids must be one-dimensional");
+            filter_.kind = kind == "ids" ? Kind::kSharedIds : Kind::kQueryIds;
+            filter_.ids = ids_->data();
+            filter_.id_count = static_cast<std::size_t>(ids_->shape(0));
+            if (kind == "query_ids") {
+                if (!offsets_ || offsets_->ndim() != 1) throw std::invalid_argument("filter offsets must be one-dimensional");
+                filter_.offsets = offsets_->data();
+            }
+        } else if (kind == "compiled") {
+            if (address == 0) throw std::invalid_argument("a compiled predicate needs its address");
+            filter_.kind = Kind::kPredicate;
+            filter_.predicate = &call_compiled;
+            filter_.context = reinterpret_cast<void*>(address);
+        } else if (kind == "python") {
+            filter_.kind = Kind::kPredicate;
+            filter_.predicate = &call_python;
+            filter_.context = this;
+        } else {
+            throw std::invalid_argument("unknown filter kind '" + kind + "'");
+        }
+    }
+    FilterArgs(const FilterArgs&) = delete;
+    FilterArgs& operator=(const FilterArgs&) = delete;
+
+    // Throws std::invalid_argument unless there is one offset per query and one more.
+    const vsearch::IdFilter& filter(std::size_t queries) const {
+        if (filter_.kind == vsearch::IdFilter::Kind::kQueryIds && static_cast<std::size_t>(offsets_->shape(0)) != queries + 1)
+            throw std::invalid_argument("a per-query filter needs one list of ids per query");
+        return filter_;
+    }
+    // Re-raises what the Python callable raised during the search, if anything (GIL held).
+    void raise_callable_error() {
+        if (callable_error_) throw std::move(*callable_error_);
+    }
+
+private:
+    static bool call_compiled(void* function, std::int64_t id) {
+        return reinterpret_cast<bool (*)(std::int64_t)>(function)(id);
+    }
+    // After the callable raised once, nothing passes and it is not called again.
+    static bool call_python(void* context, std::int64_t id) {
+        auto& self = *static_cast<FilterArgs*>(context);
+        py::gil_scoped_acquire gil;
+        if (self.callable_error_) return false;
+        try {
+            const py::object verdict = self.callable_(id);
+            const int truth = PyObject_IsTrue(verdict.ptr());
+            if (truth < 0) throw py::error_already_set();
+            return truth == 1;
+        } catch (py::error_already_set& e) {
+            self.callable_error_ = std::move(e);
+            return false;
+        }
+    }
+
+    vsearch::IdFilter filter_;
+    std::optional<IdArray> ids_, offsets_;
+    py::object callable_;
+    std::optional<py::error_already_set> callable_error_;
+};
+
+vsearch::SearchPlan plan_from_name(const std::string& plan) {
+    if (plan == "auto") return vsearch::SearchPlan::kAuto;
+    if (plan == "graph") return vsearch::SearchPlan::kGraph;
+    if (plan == "exact") return vsearch::SearchPlan::kExact;
+    throw std::invalid_argument("plan must be 'auto', 'graph' or 'exact', not '" + plan + "'");
+}
+
+py::tuple search_filtered(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
+                          std::size_t threads, FilterArgs& filter, const std::string& plan) {
+    const auto n = static_cast<py::ssize_t>(row_count(queries, index.dim(), "queries"));
+    const vsearch::IdFilter& spec = filter.filter(static_cast<std::size_t>(n));
+    const vsearch::SearchPlan chosen = plan_from_name(plan);
+    std::vector<py::ssize_t> shape{n, static_cast<py::ssize_t>(k)};
+    if (queries.ndim() == 1) shape.erase(shape.begin());
+    IdArray ids(shape);
+    py::array_t<float> distances(shape);
+    std::int64_t* ids_out = ids.mutable_data();
+    float* distances_out = distances.mutable_data();
+    {
+        py::gil_scoped_release release;
+        index.search_filtered(queries.data(), static_cast<std::size_t>(n), k, ef, threads, spec, chosen, ids_out,
+                              distances_out);
+    }
+    filter.raise_callable_error();
+    return py::make_tuple(ids, distances);
+}
+
+// (flat ids, flat distances, offsets): query i's hits are [offsets[i], offsets[i + 1]).
+py::tuple range_search(const HnswIndex& index, const FloatRows& queries, float radius, std::size_t ef,
+                       std::size_t max_results, std::size_t threads, FilterArgs* filter) {
+    const std::size_t n = row_count(queries, index.dim(), "queries");
+    const vsearch::IdFilter* spec = filter ? &filter->filter(n) : nullptr;
+    std::vector<std::vector<vsearch::Ranked>> hits;
+    {
+        py::gil_scoped_release release;
+        index.range_search(queries.data(), n, radius, ef, max_results, threads, spec, hits);
+    }
+    if (filter) filter->raise_callable_error();
+    IdArray offsets(static_cast<py::ssize_t>(n + 1));
+    std::int64_t* offset = offsets.mutable_data();
+    offset[0] = 0;
+    for (std::size_t i = 0; i < n; ++i) offset[i + 1] = offset[i] + static_cast<std::int64_t>(hits[i].size());
+    IdArray ids(static_cast<py::ssize_t>(offset[n]));
+    py::array_t<float> distances(static_cast<py::ssize_t>(offset[n]));
+    std::int64_t* id_out = ids.mutable_data();
+    float* distance_out = distances.mutable_data();
+    for (const auto& query_hits : hits)
+        for (const vsearch::Ranked& hit : query_hits) {
+            *id_out++ = hit.id;
+            *distance_out++ = hit.distance;
+        }
+    return py::make_tuple(ids, distances, offsets);
+}
+
 py::tuple get(const HnswIndex& index, const IdArray& ids) {
     if (ids.ndim() != 1) throw std::invalid_argument("ids must be one-dimensional");
     const auto n = static_cast<py::ssize_t>(ids.shape(0));
@@ -334,6 +460,10 @@ PYBIND11_MODULE(_core, m) {
           "Throws a C++ exception of the given kind (for the tests of the exception mapping).");
 
     py::class_<vsearch::IndexParams>(m, "IndexParams");
+    py::class_<FilterArgs>(m, "Filter", "A search filter as the core reads it (built by vsearch.filters).")
+        .def(py::init<const std::string&, std::optional<IdArray>, std::optional<IdArray>, std::uintptr_t, py::object>(),
+             py::arg("kind"), py::arg("ids") = py::none(), py::arg("offsets") = py::none(), py::arg("address") = 0,
+             py::arg("callable") = py::none());
     m.def("make_params", &make_params, py::arg("dim"), py::arg("metric"), py::arg("M") = vsearch::kDefaultM,
           py::arg("ef_construction") = vsearch::kDefaultEfConstruction, py::arg("ef") = vsearch::kDefaultEf,
           py::arg("seed") = 0,
@@ -413,6 +543,10 @@ PYBIND11_MODULE(_core, m) {
         .def_property("consolidate_fraction", &HnswIndex::consolidate_fraction, &HnswIndex::set_consolidate_fraction)
         .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("exact") = false)
+        .def("search_filtered", &search_filtered, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
+             py::arg("filter"), py::arg("plan"))
+        .def("range_search", &range_search, py::arg("queries"), py::arg("radius"), py::arg("ef"),
+             py::arg("max_results"), py::arg("threads"), py::arg("filter").none(true))
         .def("get", &get, py::arg("ids"))
         .def("contains", &HnswIndex::contains, py::arg("id"))
         .def("__len__", &HnswIndex::size)

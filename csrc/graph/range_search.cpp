@@ -1,0 +1,68 @@
+// Range search: every vector within a radius of the query. A beam walk over
+// the live graph finds the ball around the query; the walk then keeps
+// expanding every node it reached inside the ball (passing the filter or
+// not: the ball's other nodes lead to its passing ones), until no node
+// inside is left unexpanded. The hits are the passing nodes inside.
+#include <algorithm>
+#include <vector>
+
+#include "beam_walk.h"
+#include "query_filter.h"
+#include "workers.h"
+
+namespace vsearch {
+
+void HnswIndex::range_search(const float* queries, std::size_t n, float radius, std::size_t ef,
+                             std::size_t max_results, std::size_t threads, const IdFilter* filter,
+                             std::vector<std::vector<Ranked>>& hits) const {
+    if (!(radius >= 0)) throw std::invalid_argument("radius must be a number >= 0");
+    if (ef == 0) ef = ef_.load(std::memory_order_relaxed);
+    check_rows(queries, n, "queries");
+    if (filter) check_filter(*filter, n);
+    hits.assign(n, {});
+    GrowthLock::Shared lock(growth_);
+    const IdFilter none{IdFilter::Kind::kPredicate, nullptr, 0, nullptr, nullptr, nullptr};
+    CallFilter call{filter ? *filter : none, {}, 1.0};
+    if (filter) prepare_filter(call);
+    const std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    if (entry == kNoEntry || live_count() == 0) return;
+    const std::size_t capacity = std::min(ef, live_count());
+    WorkQueue queue(n);
+    run_workers(worker_count(threads, n), [&](std::size_t) {
+        SearchContext ctx(visited_pool_, space_.scratch_size());
+        SlotSet own;
+        if (filter && filter->kind == IdFilter::Kind::kQueryIds) own.reset(count_);
+        std::vector<Neighbor> inside;  // nodes reached inside the ball, expanded in turn
+        const LiveTest live{states_.data()};
+        std::size_t i;
+        while (queue.pop(&i)) {
+            const Prepared prepared = space_.prepare(queries + i * params_.dim, Side::kSearch, ctx.query_scratch.data());
+            inside.clear();
+            const auto note_inside = [&](float distance, std::uint32_t node) {
+                if (space_.finish(prepared, distance) <= radius) inside.push_back({distance, node});
+            };
+            const std::uint32_t start =
+                greedy_descend(prepared, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
+            walk_filtered<false>(prepared, start, capacity, 0, ctx, live, note_inside);
+            // The walk's visited marks stay: each node is reached once.
+            for (std::size_t next = 0; next < inside.size(); ++next) {
+                const std::size_t kept = unvisited_neighbors<false>(inside[next].id, 0, ctx);
+                for (std::size_t j = 0; j < kept; ++j) note_inside(distance_to(prepared, ctx.fresh[j]), ctx.fresh[j]);
+            }
+            std::vector<Ranked>& found = hits[i];
+            const auto keep = [&](const auto& test) {
+                for (const Neighbor& node : inside)
+                    if (test.passes(node.id)) found.push_back({space_.finish(prepared, node.distance), ids_[node.id]});
+            };
+            if (filter) {
+                with_test(call, filter_query(call, i, own), keep);
+            } else {
+                keep(live);
+            }
+            std::sort(found.begin(), found.end(), ranks_before);
+            if (max_results > 0 && found.size() > max_results) found.resize(max_results);
+        }
+    });
+}
+
+}  // namespace vsearch

@@ -1,0 +1,163 @@
+"""Search filters: which ids a search may return (``Index.search(..., filter=)``).
+
+A filter is one of:
+
+* an array or sequence of allowed ids, for every query;
+* a list with one array of allowed ids per query (or a 2-D integer array, one
+  row per query);
+* a :class:`Predicate`: a numba ``@cfunc("boolean(int64)")``, called from
+  native threads without the GIL (``@vsearch.predicate`` compiles one);
+* any other Python callable ``id -> bool``: convenient, but the slow path, since
+  each call takes the GIL and runs Python code (a search tests every node it
+  compares, often thousands per query).
+
+Ids that are not in the index allow nothing; removed ids never pass.
+
+Example:
+    >>> @vsearch.predicate
+    ... def even(id):
+    ...     return id % 2 == 0
+    >>> index.search(queries, k=10, filter=even)            # doctest: +SKIP
+    >>> index.search(queries, k=10, filter=[3, 5, 8])       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _core
+from ._validation import first_outside_int64, integer_array
+from .errors import InvalidParameterError
+
+SIGNATURE_TEXT = "boolean(int64)"
+# What the per-call planner may be told (Index.search's ``plan``).
+PLANS = ("auto", "graph", "exact")
+
+
+def _numba() -> Any:
+    try:
+        import numba
+    except ImportError as error:  # numba is a dependency, but say what to do if it is missing
+        raise InvalidParameterError(
+            "compiled predicates are made with numba, which is not installed here: pip install numba"
+        ) from error
+    return numba
+
+
+def _signature() -> Any:
+    types = _numba().types
+    return types.boolean(types.int64)
+
+
+class Predicate:
+    """A compiled id test, called by the search threads without the GIL.
+
+    Args:
+        function: a numba ``@cfunc("boolean(int64)")``; it must not touch
+            Python objects (nopython mode guarantees that). Data it reads (a
+            global numpy array) is frozen into the compiled code.
+
+    Example:
+        >>> import numba
+        >>> @numba.cfunc("boolean(int64)")
+        ... def small(id):
+        ...     return id < 100
+        >>> small_only = vsearch.Predicate(small)
+    """
+
+    def __init__(self, function: Any) -> None:
+        _numba()  # first: the friendly hint, not an ImportError from the line below
+        from numba.core.ccallback import CFunc
+
+        if not isinstance(function, CFunc):
+            raise InvalidParameterError(
+                f"a Predicate must be a numba @cfunc('{SIGNATURE_TEXT}'); got {type(function).__name__} "
+                f"{getattr(function, '__name__', '')!r}. Compile a Python function with @vsearch.predicate."
+            )
+        if function._sig != _signature():
+            raise InvalidParameterError(f"a predicate's signature must be {SIGNATURE_TEXT}; got {function._sig}")
+        self.function = function  # keeps the compiled code alive while searches call it
+
+    @property
+    def address(self) -> int:
+        """The native function pointer the search calls."""
+        return int(self.function.address)
+
+    def __call__(self, id: int) -> bool:
+        return bool(self.function.ctypes(id))
+
+    def __repr__(self) -> str:
+        return f"Predicate({getattr(self.function, '__name__', '?')!r})"
+
+
+def predicate(function: Callable[[int], bool]) -> Predicate:
+    """Decorator: compiles ``f(id) -> bool`` with numba into a :class:`Predicate`.
+
+    Example:
+        >>> @vsearch.predicate
+        ... def even(id):
+        ...     return id % 2 == 0
+        >>> even(4), even(5)
+        (True, False)
+    """
+    return Predicate(_numba().cfunc(_signature(), nopython=True)(function))
+
+
+def _id_array(ids: Any, what: str) -> np.ndarray:
+    array = integer_array(ids, what)
+    if array.ndim != 1:
+        raise InvalidParameterError(f"{what} must be a 1-D sequence of ids; got shape {array.shape}")
+    if first_outside_int64(array) is not None:
+        array = array[[-2**63 <= int(v) < 2**63 for v in array.flat]]  # ids past int64 are in no index
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _is_id_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray, range))
+
+
+def _per_query(lists: Any, queries: int) -> Any:
+    if len(lists) != queries:
+        raise InvalidParameterError(
+            f"a per-query filter needs one list of ids per query: {queries} queries, {len(lists)} lists"
+        )
+    arrays = [_id_array(ids, f"the ids of query {i}'s filter") for i, ids in enumerate(lists)]
+    offsets = np.zeros(queries + 1, dtype=np.int64)
+    np.cumsum([a.shape[0] for a in arrays], out=offsets[1:])
+    flat = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
+    return _core.Filter("query_ids", ids=flat, offsets=offsets)
+
+
+def core_filter(filter: Any, queries: int) -> Any:
+    """The core's form of a ``filter=`` argument for ``queries`` queries (None stays None)."""
+    if filter is None:
+        return None
+    if isinstance(filter, Predicate):
+        return _core.Filter("compiled", address=filter.address)
+    if isinstance(filter, np.ndarray) and filter.ndim == 2:
+        return _per_query(list(filter), queries)
+    if _is_id_list(filter):
+        if len(filter) > 0 and all(_is_id_list(item) for item in filter):
+            return _per_query(filter, queries)
+        return _core.Filter("ids", ids=_id_array(filter, "filter ids"))
+    if isinstance(filter, (set, frozenset)):
+        return _core.Filter("ids", ids=_id_array(sorted(filter), "filter ids"))
+    ccallback = sys.modules.get("numba.core.ccallback")  # a cfunc exists only once numba is imported
+    if ccallback is not None and isinstance(filter, ccallback.CFunc):
+        return _core.Filter("compiled", address=Predicate(filter).address)
+    if callable(filter):
+        return _core.Filter("python", callable=filter)
+    raise InvalidParameterError(
+        f"filter must be allowed ids (an array or sequence), one id list per query, a vsearch.Predicate or a "
+        f"callable id -> bool; got {type(filter).__name__}"
+    )
+
+
+def plan_name(plan: Any) -> str:
+    """``plan`` checked: one of PLANS."""
+    if plan not in PLANS or not isinstance(plan, str):
+        raise InvalidParameterError(f"plan must be one of {', '.join(map(repr, PLANS))}; got {plan!r}")
+    return plan
