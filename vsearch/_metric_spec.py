@@ -18,6 +18,9 @@ from .gssf import GSSF
 _MODEL_METRICS = ("gssf", "custom")  # named in files, but given as objects (a GSSF model, a CustomMetric)
 METRICS = tuple(name for name in _core.METRICS if name not in _MODEL_METRICS)  # metrics given by name
 # Other libraries' names for vsearch's metrics, for "did you mean" hints.
+# Metrics whose distances are never negative: a range search's radius below 0 finds nothing by
+# definition there, so it is refused as a mistake.
+NONNEGATIVE_METRICS = ("l2", "cosine", "snr")
 _ALIASES = {"euclidean": "l2", "sqeuclidean": "l2", "dot": "ip", "inner_product": "ip", "angular": "cosine"}
 _CLOSE_ENOUGH = 0.5  # difflib's similarity ratio from which a name counts as a typo of another
 
@@ -26,6 +29,11 @@ _CLOSE_ENOUGH = 0.5  # difflib's similarity ratio from which a name counts as a 
 class MetricSpec:
     name: str                               # the native metric: l2, ip, cosine, snr, gssf or custom
     model: GSSF | CustomMetric | None = None
+
+    @property
+    def nonnegative(self) -> bool:
+        """Whether no distance of the metric is below 0 (ip's 1 - <q,x>, GSSF's and a custom one may be)."""
+        return self.name in NONNEGATIVE_METRICS
 
     @property
     def display_name(self) -> str:

@@ -488,7 +488,9 @@ class Index:
         Args:
             queries: shape ``(n, dim)``, or one query of shape ``(dim,)``.
             radius: in the metric's distance, as ``search`` reports it (``l2``:
-                squared); hits have ``distance <= radius``.
+                squared); hits have ``distance <= radius``. Below 0 only for
+                metrics whose distances can be (``ip``'s ``1 - <q,x>``,
+                ``gssf``, a custom metric); ``inf`` returns everything.
             ef: beam width of the walk that finds the region (default: ``index.ef``).
             filter: as in :meth:`search`.
             max_results: keep at most this many hits per query, the nearest
@@ -508,9 +510,11 @@ class Index:
             SearchResult(ids=array([0, 2]), distances=array([0., 2.], dtype=float32))
         """
         real = not isinstance(radius, (bool, np.bool_)) and isinstance(radius, (int, float, np.integer, np.floating))
-        if not real or not radius >= 0:  # NaN fails too
+        if not real or np.isnan(radius):
+            raise InvalidParameterError(f"radius must be a number in the metric's distance (l2: squared); got {radius!r}")
+        if radius < 0 and self._spec.nonnegative:
             raise InvalidParameterError(
-                f"radius must be a number >= 0 in the metric's distance (l2: squared); got {radius!r}"
+                f"radius must be >= 0: {self.metric} distances are never negative (l2's is squared); got {radius!r}"
             )
         ef = 0 if ef is None else _beam_width(ef, "ef")
         cap = 0 if max_results is None else positive_int(max_results, "max_results")

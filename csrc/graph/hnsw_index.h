@@ -216,7 +216,7 @@ public:
     // index's; missing results as search().
     void search_filtered(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                          const IdFilter& filter, SearchPlan plan, std::int64_t* out_ids, float* out_distances) const;
-    // Every live vector within `radius` (the metric's distance, inclusive)
+    // Every live vector within `radius` (the metric's distance, inclusive; NaN refused)
     // of each query that passes `filter` (null: no filter), nearest first,
     // ties by the smaller id, at most `max_results` (0: no limit) per query
     // (range_search.cpp). ef 0 means the index's.

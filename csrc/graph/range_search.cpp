@@ -4,6 +4,7 @@
 // not: the ball's other nodes lead to its passing ones), until no node
 // inside is left unexpanded. The hits are the passing nodes inside.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "beam_walk.h"
@@ -15,7 +16,7 @@ namespace vsearch {
 void HnswIndex::range_search(const float* queries, std::size_t n, float radius, std::size_t ef,
                              std::size_t max_results, std::size_t threads, const IdFilter* filter,
                              std::vector<std::vector<Ranked>>& hits) const {
-    if (!(radius >= 0)) throw std::invalid_argument("radius must be a number >= 0");
+    if (std::isnan(radius)) throw std::invalid_argument("radius must be a number");
     if (ef == 0) ef = ef_.load(std::memory_order_relaxed);
     check_rows(queries, n, "queries");
     if (filter) check_filter(*filter, n);
