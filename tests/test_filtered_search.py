@@ -242,3 +242,32 @@ def test_plan_without_filter_chooses_graph_or_exact():
     np.testing.assert_array_equal(index.search(queries, k=5, plan="exact").ids,
                                   index.search(queries, k=5, exact=True).ids)
     np.testing.assert_array_equal(index.search(queries, k=5, plan="graph").ids, index.search(queries, k=5).ids)
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_a_prepared_filter_stays_right_as_the_index_changes(plan):
+    index, base, queries = _clustered_index(1000)
+    allowed = np.arange(0, 1200, 5)  # ids 1000.. are not in the index yet
+    prepared = index.prepare_filter(allowed)
+    assert len(prepared) == len(allowed) and (prepared.ids == allowed).all()
+
+    def check():
+        got = index.search(queries, k=8, filter=prepared, plan=plan)
+        want = index.search(queries, k=8, filter=allowed, plan=plan)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        assert np.isin(got.ids[got.ids != -1], allowed).all()
+        assert np.isin(got.ids[got.ids != -1], index.ids()).all()
+        return got
+
+    check()
+    index.add(make_clustered(200, 32, seed=5), ids=np.arange(1000, 1200))  # new ids that pass
+    assert np.isin(check().ids, np.arange(1000, 1200)).any()
+    index.remove(np.arange(0, 1200, 10))  # some that passed are gone
+    check()
+    index.compact()  # every slot renumbered
+    check()
+    other, _, _ = _clustered_index(300, seed=1)  # another index: looked up there
+    np.testing.assert_array_equal(other.search(queries, k=4, filter=prepared, plan=plan).ids,
+                                  other.search(queries, k=4, filter=allowed, plan=plan).ids)
+    with pytest.raises(InvalidParameterError, match="must be integers"):
+        index.prepare_filter([1.5])

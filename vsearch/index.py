@@ -418,8 +418,9 @@ class Index:
                 the true neighbours, equal distances ordered by the smaller id.
                 Costs time linear in ``len(index)``; takes no ``ef``.
             filter: only ids that pass are returned (vsearch.filters): allowed
-                ids, one id list per query, a :class:`vsearch.Predicate`, or a
-                Python callable ``id -> bool`` (the slow path: it holds the GIL).
+                ids (or :meth:`prepare_filter`'s), one id list per query, a
+                :class:`vsearch.Predicate`, or a Python callable ``id -> bool``
+                (the slow path: it holds the GIL).
             plan: for a filtered search, ``"auto"`` chooses per query between
                 a filtered graph walk and an exact scan of the passing
                 vectors, by how many pass; ``"graph"`` or ``"exact"`` forces one.
@@ -473,6 +474,22 @@ class Index:
                 f"available: ask for fewer neighbours (the index holds {len(self)} vectors) or search fewer "
                 "queries per call"
             ) from None
+
+    def prepare_filter(self, ids: Any) -> filters.PreparedFilter:
+        """Looks allowed ids up once, for many filtered searches.
+
+        ``filter=ids`` maps every id to its place in the index on every call;
+        a prepared filter does it now. It stays correct when the index
+        changes (calls then look the ids up again, as for plain ids).
+
+        Example:
+            >>> index = vsearch.Index(2)
+            >>> _ = index.add([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
+            >>> tenant = index.prepare_filter([1, 2])
+            >>> index.search([0.0, 0.5], k=1, filter=tenant).ids
+            array([2])
+        """
+        return filters.PreparedFilter(self._core.prepare_ids(filters.shared_ids(ids)))
 
     def range_search(
         self, queries: Any, radius: float, *, ef: int | None = None, filter: Any = None,

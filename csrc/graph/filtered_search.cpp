@@ -17,12 +17,19 @@ namespace {
 
 // The planner's cost model. An exact scan computes one distance per passing
 // vector, p of them. A filtered walk with beam b over L live vectors reaches
-// about b * L / p nodes before b of them pass, times the cost of its random
-// accesses: about kWalkCostFactor * b * L / p distances' worth. The scan is
-// chosen when p <= kWalkCostFactor * b * L / p. The factor comes from the
-// filter suite of `python -m bench` (bench/results/reference/filter): it puts
-// the crossover where the measured single-thread speeds of both plans meet.
-constexpr double kWalkCostFactor = 4.0;
+// about b * L / p nodes before b of them pass, and each costs more than a
+// scanned row (random access, bookkeeping): kWalkCostFactor * b * L / p scan
+// distances' worth in all. The scan is chosen when p <= that. Measured with
+// prepared random-id filters, one query per call on one thread, ef 64 (AMD
+// EPYC, avx2), the speeds of the two plans meet at a share of 0.15 on
+// 100,000 x 128 clustered vectors (factor 35), 0.45 on debian_pkgdesc_minilm
+// (9,000 x 384: 28) and 0.7 on fortunes_minilm (3,000 x 384: 23); the filter
+// suite of `python -m bench` shows both plans side by side.
+constexpr double kWalkCostFactor = 30.0;
+// Rows an exact scan of scattered slots fetches ahead of the one it compares:
+// the hardware prefetcher follows only sequential rows (measured 5x faster
+// on 50% of 100k x 128 rows, nearly as fast as a contiguous scan).
+constexpr std::size_t kScanPrefetchRows = 4;
 // Slots a predicate is tried on to estimate its passing share for the planner.
 constexpr std::size_t kPredicateSampleSize = 1024;
 
@@ -73,10 +80,25 @@ double HnswIndex::sampled_share(const IdFilter& filter) const {
     return tried == 0 ? 0.0 : static_cast<double>(passed) / static_cast<double>(tried);
 }
 
+void HnswIndex::prepare_ids(const std::int64_t* ids, std::size_t n, PreparedIds& prepared) const {
+    prepared.ids.assign(ids, ids + n);
+    GrowthLock::Shared lock(growth_);
+    prepared.slots.reset(count_);
+    allow_ids(ids, n, prepared.slots);
+    prepared.owner = this;
+    prepared.version = slot_version_;
+}
+
 void HnswIndex::prepare_filter(CallFilter& call) const {
     if (call.filter.kind == IdFilter::Kind::kSharedIds) {
-        call.shared.reset(count_);
-        allow_ids(call.filter.ids, call.filter.id_count, call.shared);
+        const PreparedIds* prepared = call.filter.prepared;
+        if (prepared && prepared->owner == this && prepared->version == slot_version_) {
+            call.shared = &prepared->slots;
+            return;
+        }
+        call.looked_up.reset(count_);
+        allow_ids(call.filter.ids, call.filter.id_count, call.looked_up);
+        call.shared = &call.looked_up;
     } else if (call.filter.kind == IdFilter::Kind::kPredicate) {
         call.predicate_share = sampled_share(call.filter);
     }
@@ -86,7 +108,7 @@ HnswIndex::QueryFilter HnswIndex::filter_query(const CallFilter& call, std::size
     const IdFilter& filter = call.filter;
     switch (filter.kind) {
         case IdFilter::Kind::kSharedIds:
-            return {&call.shared, call.shared.size()};
+            return {call.shared, call.shared->size()};
         case IdFilter::Kind::kQueryIds:
             own.clear();
             allow_ids(filter.ids + filter.offsets[i], static_cast<std::size_t>(filter.offsets[i + 1] - filter.offsets[i]),
@@ -101,7 +123,12 @@ HnswIndex::QueryFilter HnswIndex::filter_query(const CallFilter& call, std::size
 void HnswIndex::scan_filtered(const Prepared& query, const CallFilter& call, const QueryFilter& allowed,
                               TopK& top) const {
     if (allowed.allowed) {
-        for (const std::uint32_t slot : allowed.allowed->slots()) top.offer(distance_to(query, slot), ids_[slot]);
+        const std::vector<std::uint32_t>& slots = allowed.allowed->slots();
+        const std::size_t row_bytes = params_.dim * sizeof(float);
+        for (std::size_t j = 0; j < slots.size(); ++j) {
+            if (j + kScanPrefetchRows < slots.size()) store_.prefetch(slots[j + kScanPrefetchRows], row_bytes);
+            top.offer(distance_to(query, slots[j]), ids_[slots[j]]);
+        }
         return;
     }
     const IdFilter& filter = call.filter;
@@ -119,7 +146,7 @@ void HnswIndex::search_filtered(const float* queries, std::size_t n, std::size_t
     check_rows(queries, n, "queries");
     check_filter(filter, n);
     GrowthLock::Shared lock(growth_);
-    CallFilter call{filter, {}, 1.0};
+    CallFilter call{filter, {}, nullptr, 1.0};
     prepare_filter(call);
     const std::size_t beam = std::max(ef, k);
     const std::size_t live = live_count();

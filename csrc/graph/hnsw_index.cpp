@@ -229,6 +229,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
                 slots_.insert(id, node);
                 max_id_ = std::max(max_id_, id);
             }
+            ++slot_version_;
         }
 
         GrowthLock::Shared lock(growth_);

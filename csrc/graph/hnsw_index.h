@@ -216,6 +216,8 @@ public:
     // index's; missing results as search().
     void search_filtered(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                          const IdFilter& filter, SearchPlan plan, std::int64_t* out_ids, float* out_distances) const;
+    // Looks the ids up now (unknown ones skipped) for filters of later searches.
+    void prepare_ids(const std::int64_t* ids, std::size_t n, PreparedIds& prepared) const;
     // Every live vector within `radius` (the metric's distance, inclusive; NaN refused)
     // of each query that passes `filter` (null: no filter), nearest first,
     // ties by the smaller id, at most `max_results` (0: no limit) per query
@@ -396,6 +398,8 @@ private:
 
     // Guarded by growth_: changed only under Exclusive.
     std::size_t count_ = 0;  // slots in use: live, removed and free
+    // Changes whenever an id gains, loses or changes its slot (PreparedIds).
+    std::uint64_t slot_version_ = 0;
     std::size_t removed_ = 0;
     std::vector<std::uint32_t> free_slots_;
     // Per slot: repairs of the node's level-0 list since a search last chose

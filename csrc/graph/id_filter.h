@@ -4,8 +4,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "slot_set.h"
 
 namespace vsearch {
+
+// Allowed ids looked up once for many searches (Index.prepare_filter): the
+// slots hold while the index they were taken from is unchanged (same owner,
+// same slot version); otherwise a search looks the ids up again.
+struct PreparedIds {
+    std::vector<std::int64_t> ids;
+    SlotSet slots;
+    const void* owner = nullptr;
+    std::uint64_t version = 0;
+};
 
 // A user's test of one id: a compiled predicate, or a trampoline into
 // Python. Called from search threads, concurrently; must not throw.
@@ -20,6 +33,8 @@ struct IdFilter {
     const std::int64_t* ids = nullptr;
     std::size_t id_count = 0;
     const std::int64_t* offsets = nullptr;
+    // kSharedIds, optionally: the same ids, prepared (ids and id_count point into it).
+    const PreparedIds* prepared = nullptr;
     // kPredicate: an id passes when predicate(context, id) is true.
     IdPredicate predicate = nullptr;
     void* context = nullptr;

@@ -60,6 +60,7 @@ void HnswIndex::make_tombstone(std::uint32_t slot) {
     ids_[slot] = kMissingId;
     states_[slot] = static_cast<std::uint8_t>(SlotState::kRemoved);
     ++removed_;
+    ++slot_version_;
 }
 
 RemoveOutcome HnswIndex::remove(const std::int64_t* ids, std::size_t n, bool missing_ok, std::size_t threads) {
@@ -359,6 +360,7 @@ void HnswIndex::compact(std::size_t threads) {
 
 void HnswIndex::compact_locked() {
     GrowthLock::Exclusive lock(growth_);
+    ++slot_version_;
     const std::size_t live = live_count();
     // Everything is built beside the old arrays and swapped in at the end, so
     // a failed allocation leaves the index as it was.

@@ -32,10 +32,12 @@ struct PredicateTest {
 };
 
 // What a call shares among its workers: the passing slots of a shared id
-// list, and a predicate's passing share (sampled once per call).
+// list (prepared, or looked up for this call), and a predicate's passing
+// share (sampled once per call).
 struct HnswIndex::CallFilter {
     const IdFilter& filter;
-    SlotSet shared;
+    SlotSet looked_up;
+    const SlotSet* shared = nullptr;
     double predicate_share = 1.0;
 };
 

@@ -22,8 +22,8 @@ void HnswIndex::range_search(const float* queries, std::size_t n, float radius, 
     if (filter) check_filter(*filter, n);
     hits.assign(n, {});
     GrowthLock::Shared lock(growth_);
-    const IdFilter none{IdFilter::Kind::kPredicate, nullptr, 0, nullptr, nullptr, nullptr};
-    CallFilter call{filter ? *filter : none, {}, 1.0};
+    const IdFilter none;  // stands in for no filter: never read
+    CallFilter call{filter ? *filter : none, {}, nullptr, 1.0};
     if (filter) prepare_filter(call);
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     if (entry == kNoEntry || live_count() == 0) return;

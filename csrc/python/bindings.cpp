@@ -113,16 +113,23 @@ py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k
 }
 
 // A filter from the package (vsearch/filters.py): `kind` "ids" (ids for
-// every query), "query_ids" (flat ids and per-query offsets), "compiled" (the
-// address of a numba cfunc bool(int64)) or "python" (a callable, called with
-// the GIL held). The arrays and the callable stay referenced while it lives.
+// every query), "query_ids" (flat ids and per-query offsets), "prepared" (a
+// PreparedIds, as `callable`), "compiled" (the address of a numba cfunc
+// bool(int64)) or "python" (a callable, called with the GIL held). The
+// arrays and objects stay referenced while it lives.
 class FilterArgs {
 public:
     FilterArgs(const std::string& kind, std::optional<IdArray> ids, std::optional<IdArray> offsets,
                std::uintptr_t address, py::object callable)
         : ids_(std::move(ids)), offsets_(std::move(offsets)), callable_(std::move(callable)) {
         using Kind = vsearch::IdFilter::Kind;
-        if (kind == "ids" || kind == "query_ids") {
+        if (kind == "prepared") {
+            const auto& prepared = callable_.cast<const vsearch::PreparedIds&>();
+            filter_.kind = Kind::kSharedIds;
+            filter_.ids = prepared.ids.data();
+            filter_.id_count = prepared.ids.size();
+            filter_.prepared = &prepared;
+        } else if (kind == "ids" || kind == "query_ids") {
             if (!ids_ || ids_->ndim() != 1) throw std::invalid_argument("filter ids must be one-dimensional");
             filter_.kind = kind == "ids" ? Kind::kSharedIds : Kind::kQueryIds;
             filter_.ids = ids_->data();
@@ -460,6 +467,13 @@ PYBIND11_MODULE(_core, m) {
           "Throws a C++ exception of the given kind (for the tests of the exception mapping).");
 
     py::class_<vsearch::IndexParams>(m, "IndexParams");
+    py::class_<vsearch::PreparedIds>(m, "PreparedIds", "Allowed ids looked up in one index (Index.prepare_filter).")
+        .def("__len__", [](const vsearch::PreparedIds& p) { return p.ids.size(); })
+        .def_property_readonly("ids", [](const vsearch::PreparedIds& p) {
+            IdArray ids(static_cast<py::ssize_t>(p.ids.size()));
+            std::copy(p.ids.begin(), p.ids.end(), ids.mutable_data());
+            return ids;
+        });
     py::class_<FilterArgs>(m, "Filter", "A search filter as the core reads it (built by vsearch.filters).")
         .def(py::init<const std::string&, std::optional<IdArray>, std::optional<IdArray>, std::uintptr_t, py::object>(),
              py::arg("kind"), py::arg("ids") = py::none(), py::arg("offsets") = py::none(), py::arg("address") = 0,
@@ -543,6 +557,14 @@ PYBIND11_MODULE(_core, m) {
         .def_property("consolidate_fraction", &HnswIndex::consolidate_fraction, &HnswIndex::set_consolidate_fraction)
         .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("exact") = false)
+        .def("prepare_ids",
+             [](const HnswIndex& index, const IdArray& ids) {
+                 if (ids.ndim() != 1) throw std::invalid_argument("ids must be one-dimensional");
+                 auto prepared = std::make_unique<vsearch::PreparedIds>();
+                 index.prepare_ids(ids.data(), static_cast<std::size_t>(ids.shape(0)), *prepared);
+                 return prepared;
+             },
+             py::arg("ids"))
         .def("search_filtered", &search_filtered, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("filter"), py::arg("plan"))
         .def("range_search", &range_search, py::arg("queries"), py::arg("radius"), py::arg("ef"),
