@@ -13,7 +13,7 @@ import vsearch
 from vsearch.errors import InvalidParameterError
 
 from conftest import make_clustered, random_vectors
-from helpers import RELOADS, reload
+from helpers import RELOADS, reload, run_concurrently
 from test_exact_search import DIM, assert_exact, make_index, reference_matrix
 
 PLANS = ("auto", "graph", "exact")
@@ -271,3 +271,36 @@ def test_a_prepared_filter_stays_right_as_the_index_changes(plan):
                                   other.search(queries, k=4, filter=allowed, plan=plan).ids)
     with pytest.raises(InvalidParameterError, match="must be integers"):
         index.prepare_filter([1.5])
+
+
+@numba.cfunc("boolean(int64)")
+def multiple_of_3(id):
+    return id % 3 == 0
+
+
+def test_filtered_and_range_searches_run_beside_adds_removes_and_compaction():
+    index, base, queries = _clustered_index(2000)
+    allowed = np.arange(0, 4000, 3)
+    prepared = index.prepare_filter(allowed)
+    fresh = make_clustered(2000, 32, seed=8)
+
+    def search(stop):
+        while not stop.is_set():
+            for flt in (prepared, allowed, multiple_of_3):
+                for plan in PLANS:
+                    found = index.search(queries, k=10, filter=flt, plan=plan, threads=2).ids
+                    assert (found[found != -1] % 3 == 0).all()
+            hits = index.range_search(queries, 40.0, filter=prepared, threads=2)
+            assert (hits.ids % 3 == 0).all()
+
+    def change(stop):
+        rng = np.random.default_rng(4)
+        next_id = 2000
+        while not stop.is_set() and next_id < 4000:
+            index.add(fresh[next_id - 2000:next_id - 1800], ids=np.arange(next_id, next_id + 200), threads=1)
+            next_id += 200
+            index.remove(rng.choice(index.ids(), 150, replace=False))
+            if next_id % 1000 == 0:
+                index.compact()
+
+    run_concurrently([search, search, change], seconds=4)
