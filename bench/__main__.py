@@ -7,6 +7,7 @@
     python -m bench --suite persistence   # save, load and memory-mapped load vs hnswlib
     python -m bench --suite gssf          # what a learned GSSF metric buys over cosine and l2
     python -m bench --suite churn         # recall, QPS and memory under removals and adds vs fresh builds
+    python -m bench --suite filter        # filtered and range search vs hnswlib's and FAISS's filters
     python -m bench --datasets digits my.npz glove-25-angular.hdf5 sift_base.fvecs
     python -m bench --engines vsearch,hnswlib --ef 16,64,256 --threads all
     python -m bench --reference           # regenerate bench/results/reference/ and the README's tables
@@ -43,14 +44,15 @@ from . import datasets as dsets
 from . import goals, reference, report
 from .engines import DEFAULT_ENGINES, ENGINES, OPTIONAL_ENGINES, available
 from .churn import run_churn
+from .filtered import run_filtered
 from .metric_speed import run_metric_speed
 from .model import RunConfig, to_json
 from .persistence import run_persistence
 from .pipeline import run_dataset
 from .readers import DatasetError
 from .reference import REFERENCE_SUITES
-from .suites import (CHURN, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, METRIC_SPEED, PERSISTENCE, SHARED_ORDER, SUITES,
-                     SWEEP, Suite)
+from .suites import (CHURN, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, FILTER, METRIC_SPEED, PERSISTENCE, SHARED_ORDER,
+                     SUITES, SWEEP, Suite)
 from .sweep import Runner
 
 RESULTS_DIR = dsets.REPO_ROOT / "bench" / "results"
@@ -112,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
                         f"with a notice (default: the suite's; {','.join(DEFAULT_ENGINES)} for default and full)")
     p.add_argument("--threads", type=thread_count, default=None, metavar="N|all",
                    help="threads for builds and batch searches (one-query calls always use one): 1 (default; "
-                        "every core in the churn suite) or 'all' cores or a number; pinned per engine (vsearch/hnswlib/usearch threads=, "
+                        "every core in the churn and filter suites) or 'all' cores or a number; pinned per engine (vsearch/hnswlib/usearch threads=, "
                         "faiss omp_set_num_threads, BLAS via threadpoolctl)")
     p.add_argument("--metrics", default=None, metavar="native|all|LIST",
                    help="metrics to sweep every engine on: native (each dataset's own; default suite), all "
@@ -214,7 +216,8 @@ def pin_threads(threads: int, log: Clock) -> Any:
 
 
 PIPELINES: dict[str, Callable[[dsets.Dataset, Runner], dict[str, Any]]] = {
-    SWEEP: run_dataset, METRIC_SPEED: run_metric_speed, PERSISTENCE: run_persistence, CHURN: run_churn}
+    SWEEP: run_dataset, METRIC_SPEED: run_metric_speed, PERSISTENCE: run_persistence, CHURN: run_churn,
+    FILTER: run_filtered}
 
 
 def config(args: argparse.Namespace, suite: Suite, engines: list[str]) -> RunConfig:

@@ -148,3 +148,14 @@ def exact_topk(
         if progress:
             progress(min(start + EXACT_CHUNK_ROWS, len(queries)))
     return ids, dist
+
+
+def exact_within(base: np.ndarray, queries: np.ndarray, metric: MetricSpec, radius: float) -> list[np.ndarray]:
+    """Brute-force range search in float64: per query, the ids (ascending) of every base vector
+    at distance <= ``radius``."""
+    base64 = np.asarray(base, np.float64)
+    hits = []
+    for start in range(0, len(queries), EXACT_CHUNK_ROWS):
+        d = metric.pairwise(np.asarray(queries[start : start + EXACT_CHUNK_ROWS], np.float64), base64)
+        hits += [np.flatnonzero(row <= radius) for row in d]
+    return hits

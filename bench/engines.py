@@ -13,6 +13,12 @@ Threads are pinned per engine: a build and a batch search use ``threads``
 Engines that are ``mutable`` (the churn suite, bench.churn) are built with
 ``build_mutable`` and then also take ``remove``, ``add``, ``consolidate`` and
 ``clone``; their ids are whatever the harness gives.
+
+Engines with ``filters`` (the filter suite, bench.filtered) also search among the ids a
+filter lets pass: ``prepare_filter`` turns the allowed ids into the engine's own filter
+object once, outside the timed loop, and ``search_filtered_one`` takes it on every call
+(engines that ``takes_ids`` also take the sorted int64 array of allowed ids itself).
+Engines with ``ranges`` also answer ``range_search_one``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -53,6 +59,10 @@ class Engine(ABC):
     persists: ClassVar[bool] = False  # can save an index to a file and load it back
     can_mmap: ClassVar[bool] = False  # can also open a saved index memory-mapped
     mutable: ClassVar[bool] = False   # vectors can be removed and added after the build
+    filters: ClassVar[bool] = False   # searches among the ids a filter lets pass
+    plans: ClassVar[tuple[str, ...]] = ()  # filtered-search plans a caller can choose (none: the engine's own)
+    takes_ids: ClassVar[bool] = False  # search_filtered_one also takes the allowed ids themselves, unprepared
+    ranges: ClassVar[bool] = False    # finds every vector within a radius
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -135,6 +145,24 @@ class Engine(ABC):
         """Counts of the index's slots (live, removed, free), where the engine reports them."""
         return {}
 
+    # -- filtered and range search (engines with ``filters`` / ``ranges``) --------------------------
+    def prepare_filter(self, allowed: np.ndarray, n: int) -> Any:
+        """The engine's filter object letting only the base rows ``allowed`` (sorted int64, out of
+        ``n``) pass; made once per filter, outside the timed loop."""
+        raise NotImplementedError(f"{self.name} cannot search with a filter")
+
+    def search_filtered_one(self, query: Any, k: int, allowed: Any, plan: str | None = None) -> np.ndarray:
+        """Ids of the k nearest to one prepared query among those the prepared filter ``allowed``
+        lets pass, best first (-1, or fewer ids, for missing); ``plan`` is one of ``plans`` (None:
+        the engine's own choice, the only one of an engine without plans)."""
+        raise NotImplementedError(f"{self.name} cannot search with a filter")
+
+    def range_search_one(self, query: Any, radius: float, allowed: Any = None, ef: int | None = None) -> np.ndarray:
+        """Ids of every vector within ``radius`` (the metric's distance, bench.distances) of one
+        prepared query, nearest first, at beam width ``ef`` (None: the index's default); only
+        those the prepared filter ``allowed`` lets pass, if one is given."""
+        raise NotImplementedError(f"{self.name} cannot search a radius")
+
     # -- persistence (engines with ``persists``) ----------------------------------------------
     def save(self, path: Path) -> None:
         """Writes the built index to ``path``."""
@@ -153,7 +181,9 @@ class VsearchEngine(Engine):
     name = "vsearch"
     module = "vsearch"
     distribution = "vsearch"
-    persists = can_mmap = mutable = True
+    persists = can_mmap = mutable = filters = ranges = takes_ids = True
+    EXACT_PLAN = "exact"
+    plans = ("auto", "graph", EXACT_PLAN)  # the first is vsearch's default
     # The stats() counts that slot_stats reports.
     SLOT_STATS: ClassVar[tuple[str, ...]] = ("slots", "removed", "free_slots")
 
@@ -178,6 +208,18 @@ class VsearchEngine(Engine):
 
     def index_bytes(self) -> int | None:
         return self.index.memory_usage().total
+
+    def prepare_filter(self, allowed: np.ndarray, n: int) -> Any:
+        return self.index.prepare_filter(allowed)  # the ids looked up once, not on every call
+
+    def search_filtered_one(self, query: Any, k: int, allowed: Any, plan: str | None = None) -> np.ndarray:
+        plan = plan or self.plans[0]
+        ef = None if plan == self.EXACT_PLAN else self.ef  # vsearch refuses an ef for a scan that has none
+        return self.index.search(query, k, ef=ef, threads=1, filter=allowed, plan=plan).ids
+
+    def range_search_one(self, query: Any, radius: float, allowed: Any = None, ef: int | None = None) -> np.ndarray:
+        found = self.index.range_search(query, radius, ef=ef, filter=allowed, threads=1)
+        return found.ids[found.offsets[0]:found.offsets[1]]
 
     def remove(self, ids: np.ndarray) -> None:
         self.index.remove(ids)
@@ -206,15 +248,31 @@ class VsearchEngine(Engine):
         self.index = vsearch.load(path, mmap=mmap)
 
 
+def allowed_mask(allowed: np.ndarray, n: int) -> np.ndarray:
+    """A bool mask of ``n`` rows, True at the rows ``allowed``."""
+    mask = np.zeros(n, bool)
+    mask[allowed] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class HnswlibFilter:
+    """hnswlib's filter: a Python callable id -> bool, and how many ids it lets pass."""
+
+    accepts: Callable[[int], bool]
+    count: int
+
+
 class HnswlibEngine(Engine):
     """hnswlib; a mutable index is built with ``allow_replace_deleted``: removing is
     ``mark_deleted`` (the vector stays in the graph, skipped in results) and adding
-    reuses removed slots (``replace_deleted``), so it never grows past the build's size."""
+    reuses removed slots (``replace_deleted``), so it never grows past the build's size.
+    Its filter is a Python callable that hnswlib calls (holding the GIL) on the ids it meets."""
 
     name = "hnswlib"
     module = "hnswlib"
     distribution = "hnswlib"
-    persists = mutable = True
+    persists = mutable = filters = True
 
     def metric_names(self) -> tuple[str, ...]:
         return ("l2", "ip", "cosine")
@@ -260,6 +318,20 @@ class HnswlibEngine(Engine):
     def search_batch(self, queries: np.ndarray, k: int) -> np.ndarray:
         return self.index.knn_query(queries, k=k, num_threads=self.threads)[0]
 
+    def prepare_filter(self, allowed: np.ndarray, n: int) -> Any:
+        # the fastest membership test we found: a list's bound __getitem__ runs no Python frame and hashes nothing
+        return HnswlibFilter(allowed_mask(allowed, n).tolist().__getitem__, len(allowed))
+
+    def search_filtered_one(self, query: Any, k: int, allowed: Any, plan: str | None = None) -> np.ndarray:
+        # hnswlib raises when it finds fewer than k passing ids: ask for no more than pass and, when the
+        # walk cannot reach them all, again for one fewer (inside the timed call: a caller has to do the same)
+        for wanted in range(min(k, allowed.count), 0, -1):
+            try:
+                return self.index.knn_query(query, k=wanted, num_threads=1, filter=allowed.accepts)[0][0]
+            except RuntimeError:
+                continue
+        return np.empty(0, np.int64)
+
     def index_bytes(self) -> int | None:
         return int(self.index.index_file_size())  # its saved size: vectors, labels and links
 
@@ -274,14 +346,35 @@ class HnswlibEngine(Engine):
         self.index.set_num_threads(self.threads)
 
 
+class FaissFilter:
+    """FAISS's filter: an ``IDSelectorBitmap`` over the allowed rows and the search parameters
+    carrying it, one per ef, each made once (not per call)."""
+
+    def __init__(self, allowed: np.ndarray, n: int) -> None:
+        import faiss
+
+        self.bitmap = np.packbits(allowed_mask(allowed, n), bitorder="little")  # FAISS: bit i % 8 of byte i // 8
+        self.selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(self.bitmap))  # points into self.bitmap
+        self.by_ef: dict[int, Any] = {}
+
+    def params(self, ef: int) -> Any:
+        found = self.by_ef.get(ef)
+        if found is None:
+            import faiss
+
+            found = self.by_ef[ef] = faiss.SearchParametersHNSW(sel=self.selector, efSearch=ef)
+        return found
+
+
 class FaissEngine(Engine):
     """FAISS ``IndexHNSWFlat``; cosine is inner product on L2-normalised vectors (the
-    queries are normalised in ``prepare``, outside the timed loop)."""
+    queries are normalised in ``prepare``, outside the timed loop). Its filter is an ID
+    selector checked in C++ on the ids it meets (``SearchParametersHNSW(sel=...)``)."""
 
     name = "faiss"
     module = "faiss"
     distribution = "faiss-cpu"
-    persists = True
+    persists = filters = True
 
     @classmethod
     def version(cls) -> str:
@@ -330,6 +423,12 @@ class FaissEngine(Engine):
             return self.index.search(self._shape(queries), k)[1]
         finally:
             self._pin(1)
+
+    def prepare_filter(self, allowed: np.ndarray, n: int) -> Any:
+        return FaissFilter(allowed, n)
+
+    def search_filtered_one(self, query: Any, k: int, allowed: Any, plan: str | None = None) -> np.ndarray:
+        return self.index.search(query, k, params=allowed.params(self.ef))[1][0]
 
     def index_bytes(self) -> int | None:
         import faiss

@@ -1,8 +1,8 @@
 """Goals: figures a suite checks against a threshold, reported as met or missed.
 
 A goal reads one dataset's JSON-ready result (bench.pipeline, bench.metric_speed,
-bench.persistence, bench.churn) and returns its figure, or None when that dataset does not
-measure it. Goals never change a run's exit status: a benchmark reports, it
+bench.persistence, bench.churn, bench.filtered) and returns its figure, or None when that
+dataset does not measure it. Goals never change a run's exit status: a benchmark reports, it
 does not fail.
 """
 
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .suites import CHURN, REMOVAL_PHASE, ROUNDS_PHASE
+from .suites import CHURN, FILTER, FILTER_PLAN, REMOVAL_PHASE, ROUNDS_PHASE
 
 # The recall at which QPS is compared.
 GOAL_RECALL = "0.95"
@@ -26,6 +26,8 @@ POINTS = 100.0
 # rounds), and the removal step whose time is compared with the build's.
 CHURN_SUBJECT = "vsearch"
 TIMED_REMOVAL = 0.1
+# The engine whose failing ids and range search the filter goals check.
+FILTER_ENGINE = "vsearch"
 
 Figure = Callable[[dict[str, Any]], "float | None"]
 
@@ -177,6 +179,61 @@ def churn_memory(ds: dict[str, Any]) -> float | None:
     return _ratio(last, first)
 
 
+def _filters(ds: dict[str, Any]) -> list[dict[str, Any]]:
+    return ds["filters"] if ds.get("kind") == FILTER else []
+
+
+def _lowest(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
+def filter_recall(at_main_ef: bool) -> Figure:
+    """The subject's lowest recall@10 over the filters (every kind and share), at the main ef or
+    the best over its ef sweep (what a caller can reach by raising ef)."""
+
+    def figure(ds: dict[str, Any]) -> float | None:
+        return _lowest([max(p["recall"] for p in r["points"] if not at_main_ef or p["ef"] == ds["main_ef"])
+                        for f in _filters(ds) for r in f["rows"] if r["label"] == ds["subject"]])
+
+    return figure
+
+
+def filter_ratio(key: str, field: str = "ratio") -> Figure:
+    """The lowest, over the filters, of the subject's QPS over a rival's (``vs_faiss``: at equal
+    or better recall, interpolated on both curves as the speed suites compare; ``vs_hnswlib``: at
+    the main ef), as bench.filtered computes them."""
+
+    def figure(ds: dict[str, Any]) -> float | None:
+        return _lowest([f[key][field] for f in _filters(ds) if f[key] is not None])
+
+    return figure
+
+
+def filter_failing_ids(ds: dict[str, Any]) -> float | None:
+    """Ids failing the filter that vsearch returned, every plan, ef and range search together."""
+    if ds.get("kind") != FILTER:
+        return None
+    counts = [p["failing"] for f in ds["filters"] for r in f["rows"] if r["engine"] == FILTER_ENGINE
+              for p in r["points"]]
+    counts += [r["failing"] for c in ds["range"] for r in c["rows"] if r["engine"] == FILTER_ENGINE]
+    return float(sum(counts)) if counts else None
+
+
+def range_search_recall(widest: bool) -> Figure:
+    """vsearch's lowest range-search recall over the radii (and the filtered search), at the
+    default ef or at the widest the suite runs."""
+
+    def figure(ds: dict[str, Any]) -> float | None:
+        if ds.get("kind") != FILTER or not ds["range"]:
+            return None
+        ef = (max if widest else min)(c["ef"] for c in ds["range"])
+        return _lowest([r["recall"] for c in ds["range"] if c["ef"] == ef for r in c["rows"]
+                        if r["engine"] == FILTER_ENGINE])
+
+    return figure
+
+
 GOALS: dict[str, Goal] = {g.name: g for g in (
     Goal("qps-vs-hnswlib", f"vsearch QPS / hnswlib QPS at recall@10 = {GOAL_RECALL}", ">=", 1.0, qps_vs_hnswlib),
     Goal("build-vs-hnswlib", "vsearch build time / hnswlib build time", "<=", 1.2, build_vs_hnswlib),
@@ -200,6 +257,20 @@ GOALS: dict[str, Goal] = {g.name: g for g in (
     Goal("churn-qps", "vsearch QPS / fresh build's after churn rounds (lowest)", ">=", 0.9, churn_qps(ROUNDS_PHASE)),
     Goal("churn-memory", "vsearch index memory after the last churn round / after round 1", "<=", 1.1,
          churn_memory),
+    Goal("filter-recall", "vsearch plan=auto recall@10 under a filter, best over the ef sweep, every share and kind "
+         "(lowest)", ">=", 0.95, filter_recall(at_main_ef=False)),
+    Goal("filter-recall-main-ef", f"vsearch plan=auto recall@10 at ef {FILTER_PLAN.main_ef} under a filter, every "
+         "share and kind (lowest)", ">=", 0.95, filter_recall(at_main_ef=True)),
+    Goal("filter-vs-faiss", "vsearch plan=auto QPS / FAISS QPS at equal recall (interpolated), per filter (lowest)",
+         ">=", 1.0, filter_ratio("vs_faiss", "interpolated_ratio")),
+    Goal("filter-vs-hnswlib", f"vsearch plan=auto QPS / hnswlib (Python filter) QPS at ef {FILTER_PLAN.main_ef}, per "
+         "filter (lowest)", ">=", 10.0, filter_ratio("vs_hnswlib")),
+    Goal("filter-failing-ids", "ids failing the filter returned by vsearch (every plan, ef, range search)", "<=", 0.0,
+         filter_failing_ids),
+    Goal("range-recall", "vsearch range search recall (true hits found / true hits) at the default ef, every radius "
+         "(lowest)", ">=", 0.95, range_search_recall(widest=False)),
+    Goal("range-recall-wide", f"vsearch range search recall at ef {max(FILTER_PLAN.range_efs)}, every radius "
+         "(lowest)", ">=", 0.95, range_search_recall(widest=True)),
 )}
 
 

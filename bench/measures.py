@@ -40,6 +40,12 @@ METRIC_FAMILY = {"l2": "euclidean", "snr": "euclidean", "ip": "inner product", "
 
 
 # ----------------------------------------------------------------------------- neighbour quality
+def tolerant(limit: np.ndarray | float) -> np.ndarray | float:
+    """The largest exact distance that still counts as within ``limit`` (a k-th true distance,
+    a radius): ``limit`` plus the recall tolerance."""
+    return limit + RECALL_RTOL * np.abs(limit) + RECALL_ATOL
+
+
 def recall_at_k(found_dist: np.ndarray, gt_dist: np.ndarray, k: int) -> float:
     """Distance-tolerant recall@k (ann-benchmarks): mean over queries of
     ``#{j < k : found_dist[i, j] <= gt_dist[i, k-1] + tol} / k``.
@@ -50,10 +56,38 @@ def recall_at_k(found_dist: np.ndarray, gt_dist: np.ndarray, k: int) -> float:
     """
     if gt_dist.shape[1] < k or found_dist.shape[1] < k:
         raise ValueError(f"need at least k={k} columns; got found {found_dist.shape}, ground truth {gt_dist.shape}")
-    kth = gt_dist[:, k - 1]
-    threshold = kth + RECALL_RTOL * np.abs(kth) + RECALL_ATOL
-    hits = (found_dist[:, :k] <= threshold[:, None]).sum(1)
+    hits = (found_dist[:, :k] <= tolerant(gt_dist[:, k - 1])[:, None]).sum(1)
     return float(hits.mean() / k)
+
+
+def capped_recall_at_k(found_dist: np.ndarray, gt_dist: np.ndarray, k: int) -> float:
+    """Recall@k when fewer than k ids may qualify (a filter passing only m < k): with
+    ``m = min(k, gt_dist.shape[1])`` true ones, the mean over queries of
+    ``#{j < k : found_dist[i, j] <= gt_dist[i, m-1] + tol} / m``; the same as recall_at_k when
+    ``gt_dist`` holds k columns. ``found_dist`` must be ``inf`` where an id does not qualify
+    (missing, repeated, or failing the filter)."""
+    m = min(k, gt_dist.shape[1])
+    if m < 1 or found_dist.shape[1] < 1:
+        raise ValueError(f"need at least one column; got found {found_dist.shape}, ground truth {gt_dist.shape}")
+    hits = (found_dist[:, :k] <= tolerant(gt_dist[:, m - 1])[:, None]).sum(1)
+    return float(np.minimum(hits, m).mean() / m)
+
+
+def range_recall(found_dist: Sequence[np.ndarray], true_counts: Sequence[int], radius: float) -> dict[str, float]:
+    """How well a range search found every vector within ``radius``, pooled over queries.
+
+    ``found_dist[i]``: the exact distances of what query i returned (``inf`` for an id that
+    does not qualify: repeated, or failing a filter); ``true_counts[i]``: how many vectors
+    lie within ``radius`` of query i. A returned distance up to the radius (with the recall
+    tolerance) is a true hit; one beyond it is a false hit. Returns ``recall`` (true hits
+    found / true hits, nan when no query has one), ``found``, ``true``, ``false_hits`` and
+    ``returned`` (totals over queries)."""
+    bound = tolerant(radius)
+    found = sum(min(int((d <= bound).sum()), n) for d, n in zip(found_dist, true_counts))
+    true = int(sum(true_counts))
+    returned = int(sum(len(d) for d in found_dist))
+    return {"recall": found / true if true else math.nan, "found": found, "true": true,
+            "false_hits": int(sum(int((d > bound).sum()) for d in found_dist)), "returned": returned}
 
 
 def overlap_at_k(a: np.ndarray, b: np.ndarray, k: int) -> float:

@@ -20,7 +20,7 @@ from .datasets import REPO_ROOT
 README = REPO_ROOT / "README.md"
 REFERENCE_DIR = REPO_ROOT / "bench" / "results" / "reference"
 # The suites whose tables the README shows, in the order ``--reference`` runs them.
-REFERENCE_SUITES = ("default", "speed", "metric-speed", "persistence", "gssf", "churn")
+REFERENCE_SUITES = ("default", "speed", "metric-speed", "persistence", "gssf", "churn", "filter")
 CONSOLE = "console.txt"
 # What a reference folder holds (and what preparing it sets aside): only what the harness writes.
 OUTPUT_PATTERNS = ("*.png", "report.md", "results.json", CONSOLE)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from .plots import plot_dataset
-from .suites import CHURN, METRIC_SPEED, PERSISTENCE, REMOVAL_PHASE, ROUNDS_PHASE, SUITES, SWEEP
-from .tables import (OPERATING_RECALL, churn_memory_table, churn_steps_table, engines_table, funnel_overview,
-                     funnel_table, goals_table, meta_line, metric_speed_table, persistence_table, removal_time_table,
-                     summary_table, sweep_table)
+from .suites import CHURN, FILTER, METRIC_SPEED, PERSISTENCE, REMOVAL_PHASE, ROUNDS_PHASE, SUITES, SWEEP
+from .tables import (OPERATING_RECALL, churn_memory_table, churn_steps_table, engines_table, filter_legend,
+                     filter_sweep_table, filter_table, fmt, funnel_overview, funnel_table, goals_table, meta_line,
+                     metric_speed_table, persistence_table, range_table, removal_time_table, summary_table,
+                     sweep_table, unfiltered_line)
 
 # The README shows the recall plot of the first of these datasets that a run has.
 README_PLOT_ORDER = ("siftsmall", "synthetic-clustered")
@@ -26,7 +27,7 @@ def overview(results: dict[str, Any]) -> str:
     """The tables printed at the end of a run (and at the top of report.md)."""
     k = results["meta"]["k"]
     by_kind = {kind: [d for d in results["datasets"] if d.get("kind", SWEEP) == kind]
-               for kind in (SWEEP, METRIC_SPEED, PERSISTENCE, CHURN)}
+               for kind in (SWEEP, METRIC_SPEED, PERSISTENCE, CHURN, FILTER)}
     ds = by_kind[SWEEP]
     parts = []
     if ds:
@@ -50,6 +51,9 @@ def overview(results: dict[str, Any]) -> str:
     for d in by_kind[CHURN]:
         parts += [f"\n## Churn: {d['name']}\n", churn_tables(d, k),
                   f"\n### {d['name']}: memory after every churn round\n", churn_memory_table(d)]
+    for d in by_kind[FILTER]:
+        parts += [f"\n## Filtered search: {d['name']}\n", filter_tables(d, k),
+                  f"\n### {d['name']}: every ef swept\n", filter_sweep_table(d, k)]
     if results.get("goals"):
         parts += ["\n## Goals\n", goals_table(results["goals"])]
     return "\n".join(parts).lstrip("\n")
@@ -64,6 +68,16 @@ def churn_tables(ds: dict[str, Any], k: int) -> str:
         "beside them):",
         churn_steps_table(ds, REMOVAL_PHASE, k), removal_time_table(ds, REMOVAL_PHASE),
         churn_steps_table(ds, ROUNDS_PHASE, k)])
+
+
+def filter_tables(ds: dict[str, Any], k: int) -> str:
+    """A filter dataset's filtered searches at the main ef, and its range searches."""
+    builds = ", ".join(f"{name} {fmt(run['build_s'], 1)} s" for name, run in ds["builds"].items())
+    return "\n\n".join([
+        f"**{ds['name']}** ({ds['n']:,} x {ds['dim']}, {ds['metric']}, {ds['queries']:,} queries, 1 thread, 1 query "
+        f"per call, ef {ds['main_ef']}; built in {builds}). Without a filter: {unfiltered_line(ds)}.",
+        filter_table(ds, k), filter_legend(k, ds["slow_pass_s"]),
+        f"**{ds['name']}**: range search, at the default ef and wider:", range_table(ds)])
 
 
 def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
@@ -144,6 +158,8 @@ def readme_block(results: dict[str, Any], plots: dict[str, list[str]], out: Path
             parts += [persistence_table(d) for d in results["datasets"] if d.get("kind") == PERSISTENCE]
         elif section == CHURN:
             parts += [churn_tables(d, k) for d in results["datasets"] if d.get("kind") == CHURN]
+        elif section == FILTER:
+            parts += [filter_tables(d, k) for d in results["datasets"] if d.get("kind") == FILTER]
         elif section == "goals" and results.get("goals"):
             parts.append(goals_table(results["goals"]))
         elif section == "plot":

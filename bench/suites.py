@@ -14,7 +14,10 @@ same engines, datasets, measures and reports:
 * ``gssf``: what a learned GSSF metric buys over cosine and l2 on a metric-misuse set
   and on fortunes_minilm;
 * ``churn``: recall, QPS and memory of vsearch and hnswlib indexes that vectors are removed
-  from and added to, next to fresh builds on the same live vectors (bench.churn).
+  from and added to, next to fresh builds on the same live vectors (bench.churn);
+* ``filter``: filtered search (vsearch's plans, hnswlib's Python filter, FAISS's ID selector)
+  at selectivities from 50% to 0.01%, with random and cluster-correlated filters, and
+  vsearch's range search (bench.filtered).
 
 Each suite may carry goals (bench.goals): figures it checks against a threshold and
 reports as met or missed.
@@ -25,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # The pipelines a suite can run.
-SWEEP, METRIC_SPEED, PERSISTENCE, CHURN = "sweep", "metric-speed", "persistence", "churn"
+SWEEP, METRIC_SPEED, PERSISTENCE, CHURN, FILTER = "sweep", "metric-speed", "persistence", "churn", "filter"
 # The default M and ef_construction of every graph engine (the same for all engines).
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 200
@@ -59,6 +62,48 @@ class ChurnPlan:
     checkpoints: tuple[int, ...]
 
 
+# The kinds of filter of the filter suite (bench.filtered): ids drawn at random, and the ids of one
+# cluster (a label class, nearest its centre first) and its surroundings.
+RANDOM_FILTER, CLUSTER_FILTER = "random", "cluster"
+# Series of the filter suite, labelled "engine[ plan]": the one its comparisons are about, and its rivals.
+SUBJECT_SERIES, FAISS_SERIES, HNSWLIB_SERIES = "vsearch auto", "faiss", "hnswlib"
+
+
+@dataclass(frozen=True)
+class FilterPlan:
+    """What the filter pipeline (bench.filtered) measures.
+
+    Attributes:
+        shares: the shares of the base ids a filter lets pass (each passes at least one id).
+        kinds: RANDOM_FILTER and/or CLUSTER_FILTER.
+        main_ef: the ef every series (an engine under one of its plans) is compared at;
+            measured also when ``--ef`` leaves it out.
+        swept: the series that also run the rest of the suite's ef sweep; the others run the
+            main ef only (hnswlib's Python filter: its sweep would take minutes; vsearch's
+            exact plan: it has no ef).
+        queries: the distinct queries searched (the first ones of the dataset's set).
+        slow_pass_s: a series whose first pass over the queries took longer than this is
+            not timed again (its first pass is its figure); the others get the suite's
+            interleaved repetitions.
+        range_hits: range search radii: the mean over queries of the exact distance to the
+            n-th nearest base vector, for each n here.
+        range_filter_share: range search is also run once with a random filter of this share,
+        range_filter_hits: at the radius of this entry of ``range_hits``.
+        range_efs: the beam widths every range search runs at (the index's default first).
+    """
+
+    shares: tuple[float, ...]
+    kinds: tuple[str, ...]
+    main_ef: int
+    swept: tuple[str, ...]
+    queries: int
+    slow_pass_s: float
+    range_hits: tuple[int, ...]
+    range_filter_share: float
+    range_filter_hits: int
+    range_efs: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class Suite:
     """Attributes:
@@ -77,15 +122,16 @@ class Suite:
     sweep_metrics: ``"native"`` (each dataset's own metric), ``"all"`` (every metric),
         or a tuple of names.
     engines: the engines run by default (None: bench.engines.DEFAULT_ENGINES).
-    pipeline: SWEEP, METRIC_SPEED, PERSISTENCE or CHURN.
+    pipeline: SWEEP, METRIC_SPEED, PERSISTENCE, CHURN or FILTER.
     funnel: whether sweep suites run the information loss funnel by default.
     funnel_ef: vsearch's ef in the funnel.
     gssf_max_train: labelled base vectors the funnel trains GSSF on (None: all).
     goals: names of the goals (bench.goals.GOALS) this suite checks.
     readme: the sections of its README block (bench.report.readme_block): "summary",
-        "engines", "funnel", METRIC_SPEED, PERSISTENCE, CHURN, "goals", "plot".
+        "engines", "funnel", METRIC_SPEED, PERSISTENCE, CHURN, FILTER, "goals", "plot".
     threads: threads for builds and batch searches unless ``--threads`` says (None: every core).
     churn: what the CHURN pipeline does (None for the other pipelines).
+    filter: what the FILTER pipeline measures (None for the other pipelines).
     """
 
     name: str
@@ -107,6 +153,7 @@ class Suite:
     readme: tuple[str, ...] = ("summary", "goals")
     threads: int | None = 1
     churn: ChurnPlan | None = None
+    filter: FilterPlan | None = None
 
 
 FALLBACK = ("sklearn-digits", "synthetic-clustered", "synthetic-skewed", "synthetic-ood")
@@ -232,7 +279,40 @@ CHURN_SUITE = Suite(
     churn=CHURN_PLAN,
 )
 
-SUITES = {s.name: s for s in (DEFAULT, FULL, SPEED, METRIC_SPEED_SUITE, PERSISTENCE_SUITE, GSSF, CHURN_SUITE)}
+# The filter suite's plan (issue 11): 200 queries, because hnswlib's Python filter at 0.01% walks the
+# whole graph (~15 queries a second on 100,000 x 128 on a shared 2-core machine): a pass of its
+# queries then takes seconds and is not repeated (slow_pass_s), while the fast series get repetitions.
+# The filter suite's main ef: vsearch's default (vsearch.limits.DEFAULT_EF); range searches also run at
+# four times it, since their recall follows the graph's (0.84 recall@10 at ef 64 on the synthetic set).
+FILTER_EF = 64
+FILTER_PLAN = FilterPlan(shares=(0.5, 0.1, 0.01, 0.001, 0.0001), kinds=(RANDOM_FILTER, CLUSTER_FILTER),
+                         main_ef=FILTER_EF,
+                         swept=(SUBJECT_SERIES, "vsearch graph", FAISS_SERIES), queries=200, slow_pass_s=1.0,
+                         range_hits=(10, 100, 1000), range_filter_share=0.1, range_filter_hits=100,
+                         range_efs=(FILTER_EF, 4 * FILTER_EF))
+
+FILTER_SUITE = Suite(
+    name="filter",
+    about="filtered search of vsearch (plans auto, graph, exact) vs hnswlib (Python filter) and FAISS (ID "
+          "selector) at 50% to 0.01% of the ids passing, random and cluster-correlated filters, ef 32 to 256, "
+          "and vsearch's range search, on 100,000 x 128 clustered vectors and debian_pkgdesc_minilm; builds on "
+          "every core (about 10 min on 2 cores)",
+    ef_sweep=(32, 64, 128, 256),
+    repetitions=3,
+    min_calls=400,
+    datasets=("synthetic-clustered", "debian_pkgdesc_minilm"),
+    sizes={**SMALL_SYNTHETIC, **SPEED_SET},
+    engines=("vsearch", "hnswlib", "faiss"),
+    pipeline=FILTER,
+    goals=("filter-recall", "filter-recall-main-ef", "filter-vs-faiss", "filter-vs-hnswlib", "filter-failing-ids",
+           "range-recall", "range-recall-wide"),
+    readme=(FILTER, "goals"),
+    threads=None,
+    filter=FILTER_PLAN,
+)
+
+SUITES = {s.name: s for s in (DEFAULT, FULL, SPEED, METRIC_SPEED_SUITE, PERSISTENCE_SUITE, GSSF, CHURN_SUITE,
+                              FILTER_SUITE)}
 # Preferred order of the shared folders in a report (others follow alphabetically).
 SHARED_ORDER = ("digits", "siftsmall", "fortunes_minilm", "debian_pkgdesc_minilm", "movielens_small_a",
                 "olivetti_faces_a")

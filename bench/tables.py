@@ -339,3 +339,91 @@ def churn_memory_table(ds: dict[str, Any]) -> str:
     for name in names:
         header += [f"{name} index MiB", f"{name} slots/removed/free", f"{name} remove s / add s"]
     return table(header + ["process RSS MiB (every engine)"], rows)
+
+
+def filter_legend(k: int, slow_pass_s: float) -> str:
+    """What the filter tables' cells mean."""
+    return (f"Recall@{k} is judged against brute force over the passing ids only, over min({k}, passing) true ones; "
+            "an id failing the filter counts as a miss (and in the last column). A QPS marked * is a single pass "
+            f"over the queries (a pass over {slow_pass_s:g} s is not repeated); the others are the best of "
+            "interleaved repetitions. \"At equal recall\": the target is the lower of the two series' best recalls "
+            "over the ef sweep, and each series is taken at its cheapest ef reaching it (the goal's figure); "
+            "\"interpolated\": their QPS interpolated at the target on each (recall, log QPS) curve.")
+
+
+def fmt_share(share: float) -> str:
+    """A share of ids as a percentage without trailing zeros: "50%", "0.01%"."""
+    return f"{share * 100:g}%"
+
+
+def unfiltered_line(ds: dict[str, Any]) -> str:
+    """Each engine's recall and QPS without a filter, as "vsearch 0.950 · 5,000"."""
+    return ", ".join(f"{name} {fmt_point(p)}" for name, p in ds["unfiltered"].items())
+
+
+def fmt_point(p: dict[str, Any] | None) -> str:
+    """A filtered-search point: "recall · QPS", with "*" when that QPS is a single pass."""
+    if p is None:
+        return "–"
+    return f"{fmt(p['recall'])} · {fmt_qps(p['qps'])}{'' if p['timed_again'] else '*'}"
+
+
+def by_share(filters: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The filters from the widest share to the narrowest, the kinds of one share together."""
+    return sorted(filters, key=lambda f: -f["share"])
+
+
+def filter_table(ds: dict[str, Any], k: int = 10) -> str:
+    """One line per (share, kind) of a filter dataset: every series' recall and QPS at the main
+    ef, the subject's QPS ratios to FAISS (at equal or better recall) and to hnswlib, and the
+    failing ids each engine returned."""
+    ef = ds["main_ef"]
+    labels = [r["label"] for r in ds["filters"][0]["rows"]] if ds["filters"] else []
+    engines = list(dict.fromkeys(r["engine"] for f in ds["filters"] for r in f["rows"]))
+    rows = []
+    for f in by_share(ds["filters"]):
+        found = {r["label"]: r for r in f["rows"]}
+        cells = [fmt_share(f["share"]), f["kind"], f"{f['passing']:,}"]
+        cells += [fmt_point(next((p for p in found[label]["points"] if p["ef"] == ef), None)) if label in found
+                  else "–" for label in labels]
+        vs = f["vs_faiss"]
+        cells.append("–" if vs is None else
+                     f"{fmt_times(vs['qps'], vs['rival_qps'])} (r ≥ {fmt(vs['target'])}: ef {vs['ef']} vs ef "
+                     f"{vs['rival_ef']}{'' if vs['at_rival_best'] else ', FAISS best not reached'}; interpolated "
+                     f"{fmt(vs['interpolated_ratio'], 2)}x)")
+        hnswlib = f["vs_hnswlib"]
+        cells.append("–" if hnswlib is None else fmt_times(hnswlib["qps"], hnswlib["rival_qps"]))
+        failing = {name: sum(p["failing"] for r in f["rows"] if r["engine"] == name for p in r["points"])
+                   for name in engines}
+        cells.append(", ".join(f"{name} {count}" for name, count in failing.items()))
+        rows.append(cells)
+    header = ["passing", "kind", "ids"] + [f"{label}: recall@{k} · QPS" for label in labels] + [
+        f"{ds['subject']} / faiss at equal recall", f"{ds['subject']} / hnswlib at ef {ef}", "failing ids returned"]
+    return table(header, rows)
+
+
+def filter_sweep_table(ds: dict[str, Any], k: int = 10) -> str:
+    """One line per (share, kind, series that ran more than the main ef): recall and QPS per ef."""
+    swept = [r for r in (ds["filters"][0]["rows"] if ds["filters"] else []) if len(r["points"]) > 1]
+    efs = [p["ef"] for p in swept[0]["points"]] if swept else []
+    labels = [r["label"] for r in swept]
+    rows = []
+    for f in by_share(ds["filters"]):
+        for r in (r for r in f["rows"] if r["label"] in labels):
+            points = {p["ef"]: p for p in r["points"]}
+            rows.append([fmt_share(f["share"]), f["kind"], r["label"]] + [fmt_point(points.get(ef)) for ef in efs])
+    return table(["passing", "kind", "series"] + [f"ef {ef}: recall@{k} · QPS" for ef in efs], rows)
+
+
+def range_table(ds: dict[str, Any]) -> str:
+    """One line per (radius, engine) of a filter dataset's range searches."""
+    rows = []
+    for c in ds["range"]:
+        for r in c["rows"]:
+            rows.append([f"{c['radius']:.4g} (~{c['hits']:,})", "–" if c["share"] is None else fmt_share(c["share"]),
+                         str(c["ef"]),
+                         fmt(c["mean_true"], 1), r["engine"], fmt(r["recall"]), f"{r['found']:,} / {r['true']:,}",
+                         f"{r['false_hits']:,}", f"{r['failing']:,}", fmt(r["returned"] / ds["queries"], 1),
+                         f"{fmt_qps(r['qps'])}{'' if r['timed_again'] else '*'}", f"{r['p50_us']:.0f}"])
+    return table(["radius (for ~hits)", "random filter", "ef", "true hits / query", "engine", "recall", "found / true",
+                  "false hits", "failing ids", "returned / query", "QPS (1 thread)", "p50 µs"], rows)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import math
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -24,12 +24,19 @@ from .engines import Engine
 NANOSECONDS = 1e9
 
 
+class OneQuerySearch(Protocol):
+    """What a one-query timing calls: an engine, or anything with the same ``search_one``
+    (e.g. an engine searching under one filter, bench.filtered)."""
+
+    def search_one(self, query: Any, k: int) -> np.ndarray: ...
+
+
 def qps(latencies_ns: np.ndarray) -> float:
     """Calls per second of a pass: its calls over their summed latency."""
     return len(latencies_ns) * NANOSECONDS / max(int(latencies_ns.sum()), 1)
 
 
-def timed_pass(engine: Engine, prepared: Sequence[Any], k: int, cycles: int) -> tuple[np.ndarray, np.ndarray]:
+def timed_pass(engine: OneQuerySearch, prepared: Sequence[Any], k: int, cycles: int) -> tuple[np.ndarray, np.ndarray]:
     """One timed pass: every prepared query, ``cycles`` times, one call each.
     Returns (latencies ns (calls,), ids of the first cycle (Q, k))."""
     n = len(prepared)
@@ -49,7 +56,7 @@ def timed_pass(engine: Engine, prepared: Sequence[Any], k: int, cycles: int) -> 
     return lat, found
 
 
-def timed_single(engines: Mapping[str, tuple[Engine, Sequence[Any]]], k: int, repetitions: int,
+def timed_single(engines: Mapping[str, tuple[OneQuerySearch, Sequence[Any]]], k: int, repetitions: int,
                  min_calls: int) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
     """Interleaved one-query-per-call timing of {label: (engine, prepared queries)}:
     {label: (best QPS, all latencies ns, ids)}."""
