@@ -498,9 +498,9 @@ class Index:
         """Finds every vector within ``radius`` of each query.
 
         A graph walk finds the region around the query, then keeps expanding
-        every node it reaches inside the radius, so the hits are found however
-        many there are (approximate: a hit that only nodes outside the radius
-        lead to can be missed; raise ``ef`` for more).
+        every node it reaches inside the radius or a margin around it, so the
+        hits are found however many there are (approximate: a hit that only
+        nodes farther out lead to can be missed; raise ``ef`` for more).
 
         Args:
             queries: shape ``(n, dim)``, or one query of shape ``(dim,)``.

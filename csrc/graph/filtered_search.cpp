@@ -25,14 +25,9 @@ namespace {
 // on 100,000 x 128 clustered vectors (factor 35), 0.45 on
 // debian_pkgdesc_minilm (9,000 x 384: 28) and 0.7 on fortunes_minilm
 // (3,000 x 384: 23); the filter suite of `python -m bench` shows both plans
-// side by side. Rounded up: near the crossover both cost the same, and the
-// scan's results are exact.
-constexpr double kWalkCostFactor = 40.0;
-// An exact scan of scattered rows costs about this many times a scan of
-// every row, per row (100k x 128: 90 ns at a random half, 27 with all rows;
-// skipping rows breaks the hardware prefetcher's stream, measured): past
-// that share of the slots, computing every row's distance is faster.
-constexpr std::size_t kScatteredRowCost = 3;
+// side by side (its reference run: graph 7,691 vs exact 3,528 q/s at 50% of
+// debian_pkgdesc_minilm, exact 3,015 vs graph 1,338 at 10% of 100k x 128).
+constexpr double kWalkCostFactor = 30.0;
 // Rows an exact scan of scattered slots fetches ahead of the one it compares:
 // the hardware prefetcher follows only sequential rows (measured 5x faster
 // on 50% of 100k x 128 rows, nearly as fast as a contiguous scan).
@@ -129,14 +124,6 @@ HnswIndex::QueryFilter HnswIndex::filter_query(const CallFilter& call, std::size
 
 void HnswIndex::scan_filtered(const Prepared& query, const CallFilter& call, const QueryFilter& allowed,
                               TopK& top) const {
-    if (allowed.allowed && allowed.passing * kScatteredRowCost >= count_) {
-        for (std::size_t slot = 0; slot < count_; ++slot) {
-            const auto node = static_cast<std::uint32_t>(slot);
-            const float distance = distance_to(query, node);  // before the test: keeps the rows streaming
-            if (allowed.allowed->contains(node)) top.offer(distance, ids_[node]);
-        }
-        return;
-    }
     if (allowed.allowed) {
         const std::vector<std::uint32_t>& slots = allowed.allowed->slots();
         const std::size_t row_bytes = params_.dim * sizeof(float);
