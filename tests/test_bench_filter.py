@@ -22,6 +22,7 @@ from bench.distances import spec  # noqa: E402
 from bench.engines import ENGINES, ExactEngine  # noqa: E402
 from bench.filtered import at_equal_recall, make_filters, passing_count, run_filtered  # noqa: E402
 from bench.model import RunConfig  # noqa: E402
+from test_bench_suites import QUICK, needs  # noqa: E402
 from bench.suites import CLUSTER_FILTER, RANDOM_FILTER, SUITES  # noqa: E402
 from bench.sweep import Runner  # noqa: E402
 
@@ -29,14 +30,6 @@ INF = math.inf
 # A dataset small enough for a test: 2,000 x 16 clustered vectors, 40 of their queries.
 TINY = {"synthetic-clustered": (2000, 16, 60)}
 TINY_QUERIES = 40
-QUICK = ("--reps", "1", "--min-calls", "20", "--no-plots")
-
-
-def needs(*engines: str) -> None:
-    for name in engines:
-        reason = ENGINES[name].unavailable()
-        if reason:
-            pytest.skip(f"{name}: {reason}")
 
 
 def tiny_suite():

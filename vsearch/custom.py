@@ -19,19 +19,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ._numba import check_cfunc, numba_module
 from .errors import InvalidParameterError
 
 SIGNATURE_TEXT = "float32(CPointer(float32), CPointer(float32), intp)"
 
 
 def _numba() -> Any:
-    try:
-        import numba
-    except ImportError as error:  # numba is a dependency, but say what to do if it is missing
-        raise InvalidParameterError(
-            "custom metrics are compiled with numba, which is not installed here: pip install numba"
-        ) from error
-    return numba
+    return numba_module("custom metrics")
 
 
 def _signature() -> Any:
@@ -50,18 +45,8 @@ class CustomMetric:
     """
 
     def __init__(self, function: Any, name: str | None = None) -> None:
-        _numba()  # first: the friendly hint, not an ImportError from the line below
-        from numba.core.ccallback import CFunc
-
-        if not isinstance(function, CFunc):
-            raise InvalidParameterError(
-                f"a custom metric must be a numba @cfunc('{SIGNATURE_TEXT}'); got {type(function).__name__} "
-                f"{getattr(function, '__name__', '')!r}. Wrap a Python function with @vsearch.metric(name)."
-            )
-        if function._sig != _signature():
-            raise InvalidParameterError(
-                f"a custom metric's signature must be {SIGNATURE_TEXT}; got {function._sig}"
-            )
+        check_cfunc(function, _signature(), SIGNATURE_TEXT, "a custom metric",
+                    "Wrap a Python function with @vsearch.metric(name).")
         self.function = function  # keeps the compiled code alive while indexes use it
         self.name = name or function.__name__
         if not isinstance(self.name, str) or not self.name:

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _core
+from ._numba import check_cfunc, numba_module
 from ._validation import first_outside_int64, integer_array
 from .errors import InvalidParameterError
 
@@ -39,13 +40,7 @@ PLANS = ("auto", "graph", "exact")
 
 
 def _numba() -> Any:
-    try:
-        import numba
-    except ImportError as error:  # numba is a dependency, but say what to do if it is missing
-        raise InvalidParameterError(
-            "compiled predicates are made with numba, which is not installed here: pip install numba"
-        ) from error
-    return numba
+    return numba_module("compiled predicates")
 
 
 def _signature() -> Any:
@@ -70,16 +65,8 @@ class Predicate:
     """
 
     def __init__(self, function: Any) -> None:
-        _numba()  # first: the friendly hint, not an ImportError from the line below
-        from numba.core.ccallback import CFunc
-
-        if not isinstance(function, CFunc):
-            raise InvalidParameterError(
-                f"a Predicate must be a numba @cfunc('{SIGNATURE_TEXT}'); got {type(function).__name__} "
-                f"{getattr(function, '__name__', '')!r}. Compile a Python function with @vsearch.predicate."
-            )
-        if function._sig != _signature():
-            raise InvalidParameterError(f"a predicate's signature must be {SIGNATURE_TEXT}; got {function._sig}")
+        check_cfunc(function, _signature(), SIGNATURE_TEXT, "a Predicate",
+                    "Compile a Python function with @vsearch.predicate.")
         self.function = function  # keeps the compiled code alive while searches call it
 
     @property

@@ -91,12 +91,11 @@ py::tuple add(HnswIndex& index, const FloatRows& vectors, const std::optional<Id
     return py::make_tuple(conflicts, outcome.first_auto_id);
 }
 
-// ef 0: the index's own; exact: every vector compared (ef unused).
-py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
-                 std::size_t threads, bool exact) {
-    const auto n = static_cast<py::ssize_t>(row_count(queries, index.dim(), "queries"));
-    // A single 1-D query gets 1-D results.
-    std::vector<py::ssize_t> shape{n, static_cast<py::ssize_t>(k)};
+// The (ids, distances) of k neighbours per query, filled by `fill(n, ids,
+// distances)` with the GIL released; a single 1-D query gets 1-D results.
+template <class Fill>
+py::tuple neighbour_results(const FloatRows& queries, std::size_t n, std::size_t k, const Fill& fill) {
+    std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)};
     if (queries.ndim() == 1) shape.erase(shape.begin());
     IdArray ids(shape);
     py::array_t<float> distances(shape);
@@ -104,12 +103,21 @@ py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k
     float* distances_out = distances.mutable_data();
     {
         py::gil_scoped_release release;
-        if (exact)
-            index.search_exact(queries.data(), static_cast<std::size_t>(n), k, threads, ids_out, distances_out);
-        else
-            index.search(queries.data(), static_cast<std::size_t>(n), k, ef, threads, ids_out, distances_out);
+        fill(ids_out, distances_out);
     }
     return py::make_tuple(ids, distances);
+}
+
+// ef 0: the index's own; exact: every vector compared (ef unused).
+py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
+                 std::size_t threads, bool exact) {
+    const std::size_t n = row_count(queries, index.dim(), "queries");
+    return neighbour_results(queries, n, k, [&](std::int64_t* ids, float* distances) {
+        if (exact)
+            index.search_exact(queries.data(), n, k, threads, ids, distances);
+        else
+            index.search(queries.data(), n, k, ef, threads, ids, distances);
+    });
 }
 
 // A filter from the package (vsearch/filters.py): `kind` "ids" (ids for
@@ -200,22 +208,14 @@ vsearch::SearchPlan plan_from_name(const std::string& plan) {
 
 py::tuple search_filtered(const HnswIndex& index, const FloatRows& queries, std::size_t k, std::size_t ef,
                           std::size_t threads, FilterArgs& filter, const std::string& plan) {
-    const auto n = static_cast<py::ssize_t>(row_count(queries, index.dim(), "queries"));
-    const vsearch::IdFilter& spec = filter.filter(static_cast<std::size_t>(n));
+    const std::size_t n = row_count(queries, index.dim(), "queries");
+    const vsearch::IdFilter& spec = filter.filter(n);
     const vsearch::SearchPlan chosen = plan_from_name(plan);
-    std::vector<py::ssize_t> shape{n, static_cast<py::ssize_t>(k)};
-    if (queries.ndim() == 1) shape.erase(shape.begin());
-    IdArray ids(shape);
-    py::array_t<float> distances(shape);
-    std::int64_t* ids_out = ids.mutable_data();
-    float* distances_out = distances.mutable_data();
-    {
-        py::gil_scoped_release release;
-        index.search_filtered(queries.data(), static_cast<std::size_t>(n), k, ef, threads, spec, chosen, ids_out,
-                              distances_out);
-    }
+    py::tuple results = neighbour_results(queries, n, k, [&](std::int64_t* ids, float* distances) {
+        index.search_filtered(queries.data(), n, k, ef, threads, spec, chosen, ids, distances);
+    });
     filter.raise_callable_error();
-    return py::make_tuple(ids, distances);
+    return results;
 }
 
 // (flat ids, flat distances, offsets): query i's hits are [offsets[i], offsets[i + 1]).
