@@ -59,21 +59,22 @@ void HnswIndex::range_search(const float* queries, std::size_t n, float radius, 
             // share of its depth below the radius (the nearest node found).
             const float nearest = ctx.filtered.size() ? space_.finish(prepared, ctx.filtered.at(0).distance) : radius;
             const float reach = radius + kRangeMargin * std::max(0.0f, radius - nearest);
-            const auto within_reach = [&](const Neighbor& node) { return space_.finish(prepared, node.distance) <= reach; };
-            region.erase(std::remove_if(region.begin(), region.end(), [&](const Neighbor& node) { return !within_reach(node); }),
-                         region.end());
+            const auto beyond_reach = [&](const Neighbor& node) { return !(space_.finish(prepared, node.distance) <= reach); };
+            region.erase(std::remove_if(region.begin(), region.end(), beyond_reach), region.end());
             // The walk's visited marks stay: each node is reached once.
             for (std::size_t next = 0; next < region.size(); ++next) {
                 const std::size_t kept = unvisited_neighbors<false>(region[next].id, 0, ctx);
                 for (std::size_t j = 0; j < kept; ++j) {
                     const Neighbor reached{distance_to(prepared, ctx.fresh[j]), ctx.fresh[j]};
-                    if (within_reach(reached)) region.push_back(reached);
+                    if (!beyond_reach(reached)) region.push_back(reached);
                 }
             }
             std::vector<Ranked>& found = hits[i];
             const auto keep = [&](const auto& test) {
-                for (const Neighbor& node : region)
-                    if (test.passes(node.id) && space_.finish(prepared, node.distance) <= radius) found.push_back({space_.finish(prepared, node.distance), ids_[node.id]});
+                for (const Neighbor& node : region) {
+                    const float distance = space_.finish(prepared, node.distance);
+                    if (distance <= radius && test.passes(node.id)) found.push_back({distance, ids_[node.id]});
+                }
             };
             if (filter) {
                 with_test(call, filter_query(call, i, own), keep);
