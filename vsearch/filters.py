@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _core
 from ._numba import check_cfunc, numba_module
-from ._validation import first_outside_int64, integer_array
+from ._validation import INT64_MAX, INT64_MIN, first_outside_int64, integer_array
 from .errors import InvalidParameterError
 
 SIGNATURE_TEXT = "boolean(int64)"
@@ -123,7 +123,7 @@ def _id_array(ids: Any, what: str) -> np.ndarray:
     if array.ndim != 1:
         raise InvalidParameterError(f"{what} must be a 1-D sequence of ids; got shape {array.shape}")
     if first_outside_int64(array) is not None:
-        array = array[[-2**63 <= int(v) < 2**63 for v in array.flat]]  # ids past int64 are in no index
+        array = array[[INT64_MIN <= int(v) <= INT64_MAX for v in array.flat]]  # ids past int64 are in no index
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
