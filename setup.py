@@ -22,12 +22,15 @@ if SANITIZE:
     link_args = ["-fsanitize=address,undefined"]
 
 sources = sorted(glob("csrc/**/*.cpp", recursive=True))
+# Every source is rebuilt when a header changes (setuptools tracks no includes).
+headers = sorted(glob("csrc/**/*.h", recursive=True))
 
 setup(
     ext_modules=[
         Pybind11Extension(
             "vsearch._core",
             sources,
+            depends=headers,
             cxx_std=17,
             extra_compile_args=compile_args + ["-Wall", "-Wextra"],
             extra_link_args=link_args + ["-pthread"],
