@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import IO, Any, NamedTuple, Sequence
+from typing import IO, Any, NamedTuple, Sequence, Sized
 
 import numpy as np
 
@@ -41,13 +41,13 @@ def _beam_width(value: Any, name: str) -> int:
     return bounded_int(value, name, 1, limits.MAX_EF, "the widest beam vsearch allows")
 
 
-def _neighbour_count(k: Any, index_size: int) -> int:
-    if type(k) is int and 0 < k <= limits.MAX_EF:  # the common case, checked cheaply
+def _neighbour_count(k: Any, index: Sized) -> int:
+    if type(k) is int and 0 < k <= limits.MAX_EF:  # the common case, checked cheaply (len() only for the error)
         return k
     return bounded_int(
         k, "k", 1, limits.MAX_EF,
         f"a search keeps max(k, ef) candidates, and the widest beam vsearch allows is {limits.MAX_EF}; the index "
-        f"holds {index_size} vectors, and rows with fewer neighbours are padded with id -1",
+        f"holds {len(index)} vectors, and rows with fewer neighbours are padded with id -1",
     )
 
 
@@ -444,7 +444,7 @@ class Index:
             array([[1],
                    [0]])
         """
-        k = _neighbour_count(k, len(self))
+        k = _neighbour_count(k, self)
         if type(exact) is not bool:
             raise InvalidParameterError(f"exact must be True or False, not {exact!r}")
         plan = filters.plan_name(plan)
@@ -465,9 +465,9 @@ class Index:
         rows = 1 if queries.ndim == 1 else queries.shape[0]
         try:
             if filter is None:
-                return SearchResult(*self._core.search(queries, k, ef, threads, plan == "exact"))
+                return SearchResult._make(self._core.search(queries, k, ef, threads, plan == "exact"))
             spec = filters.core_filter(filter, rows)
-            return SearchResult(*self._core.search_filtered(queries, k, ef, threads, spec, plan))
+            return SearchResult._make(self._core.search_filtered(queries, k, ef, threads, spec, plan))
         except MemoryError:  # numpy's, for the result arrays, or the core's
             raise OutOfMemoryError(
                 f"the results of {rows} queries x k={k} need {rows * k * _RESULT_BYTES:,} bytes, which are not "
