@@ -30,7 +30,7 @@ std::size_t HnswIndex::unvisited_neighbors(std::uint32_t node, int level, Search
     const std::uint32_t max_links = static_cast<std::uint32_t>(links_.max_links(level));
     std::vector<std::uint32_t>& fresh = ctx.fresh;
     if (fresh.size() < max_links) fresh.resize(max_links);
-    VisitedSet& visited = *ctx.visited;
+    VisitedSet& visited = ctx.visited;
     const std::uint32_t* list = links_.list(node, level);
     const std::uint32_t count = std::min(load_relaxed(list), max_links);
     std::size_t fresh_count = 0;
@@ -62,7 +62,7 @@ void HnswIndex::walk_filtered(const Prepared& query, std::uint32_t entry, std::s
     ctx.used_filtered = true;
     beam.reset(capacity);
     if (capacity == 0) return;
-    VisitedSet& visited = *ctx.visited;
+    VisitedSet& visited = ctx.visited;
     visited.reset(count_);
     visited.test_and_set(entry);
     const float entry_distance = distance_to(query, entry);

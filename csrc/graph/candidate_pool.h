@@ -43,6 +43,7 @@ public:
     }
 
     std::size_t size() const { return size_; }
+    std::size_t bytes() const { return items_.capacity() * sizeof(items_[0]); }
     bool full() const { return size_ == capacity_; }
     // Distance a new node must beat to enter (infinite while not full).
     float bound() const { return full() ? items_[size_ - 1].distance : kNoBound; }
@@ -153,6 +154,7 @@ public:
 
     // The results, nearest first.
     std::size_t size() const { return results_.size(); }
+    std::size_t bytes() const { return results_.bytes() + others_.capacity() * sizeof(Neighbor); }
     Neighbor at(std::size_t i) const { return results_.at(i); }
 
 private:

@@ -155,7 +155,8 @@ void HnswIndex::search_filtered(const float* queries, std::size_t n, std::size_t
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {
-        SearchContext ctx(visited_pool_, space_.scratch_size());
+        const ContextPool::Lease lease = contexts_.take(space_.scratch_size());
+        SearchContext& ctx = *lease;
         SlotSet own;
         if (filter.kind == IdFilter::Kind::kQueryIds) own.reset(count_);
         TopK top;

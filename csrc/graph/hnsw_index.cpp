@@ -58,6 +58,8 @@ HnswIndex::HnswIndex(const IndexParams& params)
         throw std::invalid_argument("gssf block_size must be at most " + std::to_string(kMaxGssfBlockSize));
 }
 
+HnswIndex::~HnswIndex() = default;
+
 void HnswIndex::set_ef(std::size_t ef) {
     if (ef == 0 || ef > kMaxEf) throw std::invalid_argument("ef must be in [1, " + std::to_string(kMaxEf) + "]");
     ef_.store(ef, std::memory_order_relaxed);
@@ -171,7 +173,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
         std::shared_lock<std::shared_mutex> no_save(mutations_);
         std::vector<std::uint32_t> nodes;
         std::vector<int> levels;
-        std::vector<std::unique_ptr<SearchContext>> contexts;
+        std::vector<ContextPool::Lease> contexts;
         {
             GrowthLock::Exclusive lock(growth_);
             std::vector<std::uint32_t> replaced;  // live slots whose ids the batch takes over
@@ -262,13 +264,12 @@ void HnswIndex::take_slots(std::size_t n, std::vector<std::uint32_t>& nodes) {
     while (nodes.size() < n) nodes.push_back(static_cast<std::uint32_t>(count_++));
 }
 
-std::vector<std::unique_ptr<HnswIndex::SearchContext>> HnswIndex::contexts_for_insert(std::size_t workers,
-                                                                                     std::size_t total,
-                                                                                     int top_level) {
-    std::vector<std::unique_ptr<SearchContext>> contexts;
+std::vector<HnswIndex::ContextPool::Lease> HnswIndex::contexts_for_insert(std::size_t workers, std::size_t total,
+                                                                         int top_level) {
+    std::vector<ContextPool::Lease> contexts;
     contexts.reserve(workers);
     for (std::size_t w = 0; w < workers; ++w) {
-        contexts.push_back(std::make_unique<SearchContext>(visited_pool_, space_.scratch_size()));
+        contexts.push_back(contexts_.take(space_.scratch_size()));
         contexts.back()->reserve_for_insert(total, params_.ef_construction, params_.M, top_level);
     }
     return contexts;
@@ -327,7 +328,7 @@ void HnswIndex::search_level(const Prepared& query, std::uint32_t entry, std::si
     const std::size_t capacity = std::min(ef, count_);
     pool.reset(capacity);
     if (capacity == 0) return;
-    VisitedSet& visited = *ctx.visited;
+    VisitedSet& visited = ctx.visited;
     visited.reset(count_);
     visited.test_and_set(entry);
     pool.insert(distance_to(query, entry), entry);
@@ -507,7 +508,8 @@ void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::
     GrowthLock::Shared lock(growth_);
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {
-        SearchContext ctx(visited_pool_, space_.scratch_size());
+        const ContextPool::Lease lease = contexts_.take(space_.scratch_size());
+        SearchContext& ctx = *lease;
         std::size_t i;
         while (queue.pop(&i))
             search_one(queries + i * params_.dim, k, ef, ctx, out_ids + i * k, out_distances + i * k);
@@ -532,7 +534,7 @@ bool HnswIndex::contains(std::int64_t id) const {
 std::size_t HnswIndex::memory_bytes() const {
     GrowthLock::Shared lock(growth_);
     return sizeof(*this) + store_.bytes() + links_.bytes() + ids_.bytes() + states_.bytes() + slots_.bytes() +
-           free_slots_.capacity() * sizeof(std::uint32_t) + patches_.capacity() + visited_pool_.bytes();
+           free_slots_.capacity() * sizeof(std::uint32_t) + patches_.capacity() + contexts_.bytes();
 }
 
 std::size_t HnswIndex::reserved_bytes() const {

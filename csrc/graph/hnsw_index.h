@@ -39,6 +39,7 @@
 #include "link_store.h"
 #include "slot_set.h"
 #include "top_k.h"
+#include "object_pool.h"
 #include "visited_set.h"
 
 namespace vsearch {
@@ -136,6 +137,7 @@ class HnswIndex {
 public:
     // Throws std::invalid_argument for parameters outside limits.h.
     explicit HnswIndex(const IndexParams& params);
+    ~HnswIndex();  // where SearchContext is complete
 
     // Loading a saved index, step 1: an index with room for exactly the
     // saved sections, to be filled through writable_sections() and then
@@ -251,7 +253,8 @@ public:
     IndexStats stats() const;
 
 private:
-    struct SearchContext;
+    struct SearchContext;  // search_context.h
+    using ContextPool = ObjectPool<SearchContext>;
     struct CallFilter;   // query_filter.h
     struct QueryFilter;
 
@@ -297,7 +300,7 @@ private:
     // Room for `total` vectors, growing geometrically / to exactly `capacity`.
     void reserve_for(std::size_t total);
     void reserve_exactly(std::size_t capacity, std::size_t total);
-    std::vector<std::unique_ptr<SearchContext>> contexts_for_insert(std::size_t workers, std::size_t total,
+    std::vector<ContextPool::Lease> contexts_for_insert(std::size_t workers, std::size_t total,
                                                                     int top_level);
     void insert(std::uint32_t node, SearchContext& ctx);
     std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
@@ -413,7 +416,8 @@ private:
     LinkStore links_;
     AlignedArray<std::int64_t> ids_;
     LabelMap slots_;
-    mutable VisitedPool visited_pool_;
+    // Searches and inserts lease their scratch here: reused, not reallocated, per call.
+    mutable ContextPool contexts_;
 };
 
 }  // namespace vsearch

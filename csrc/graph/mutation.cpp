@@ -131,7 +131,7 @@ std::size_t HnswIndex::consolidate_locked(std::size_t threads) {
         }
         if (patches_.size() < count_) patches_.resize(count_, 0);
         const std::size_t workers = worker_count(threads, std::max<std::size_t>(1, damaged.size()));
-        std::vector<std::unique_ptr<SearchContext>> contexts = contexts_for_insert(workers, count_, 0);
+        std::vector<ContextPool::Lease> contexts = contexts_for_insert(workers, count_, 0);
         WorkQueue queue(damaged.size());
         run_workers(workers, [&](std::size_t worker) {
             std::size_t i;
@@ -151,7 +151,7 @@ std::size_t HnswIndex::consolidate_locked(std::size_t threads) {
 void HnswIndex::repair_links(std::uint32_t node, int level, SearchContext& ctx) {
     const std::size_t max_links = links_.max_links(level);
     const Prepared from = prepare_node(node, ctx.query_scratch.data());
-    VisitedSet& seen = *ctx.visited;
+    VisitedSet& seen = ctx.visited;
     seen.reset(count_);
     seen.test_and_set(node);
     // The node's live links stay (the build chose them, long links included);
@@ -414,7 +414,7 @@ void HnswIndex::compact_locked() {
     std::vector<std::uint32_t>().swap(free_slots_);
     count_ = live;
     capacity_ = live;
-    visited_pool_.clear();
+    contexts_.clear();
 }
 
 }  // namespace vsearch

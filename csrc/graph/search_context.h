@@ -11,15 +11,14 @@ namespace vsearch {
 
 // Per-thread scratch for searching and inserting.
 struct HnswIndex::SearchContext {
-    SearchContext(VisitedPool& pool, std::size_t scratch_size)
-        : visited(pool.take()), query_scratch(scratch_size), other_scratch(scratch_size) {}
+    explicit SearchContext(std::size_t scratch_size) : query_scratch(scratch_size), other_scratch(scratch_size) {}
 
     // Allocates all that inserting into an index of `count` nodes (new nodes
     // up to `top_level`) needs, so that insert() cannot fail.
     void reserve_for_insert(std::size_t count, std::size_t ef_construction, std::size_t M, int top_level) {
         const std::size_t max_links = 2 * M;  // level 0's bound, the largest
         const std::size_t beam = std::min(ef_construction, count);
-        visited->reserve(count);
+        visited.reserve(count);
         pool.reserve(beam);
         fresh.reserve(max_links);
         candidates.reserve(beam + max_links);
@@ -30,7 +29,7 @@ struct HnswIndex::SearchContext {
         for (auto& level : chosen) level.reserve(max_links);
     }
 
-    VisitedPool::Lease visited;
+    VisitedSet visited;
     // The last walk's beam: `pool`, or `filtered` past tombstones or a filter;
     // found() and found_at() read whichever it used.
     CandidatePool pool;
@@ -47,6 +46,15 @@ struct HnswIndex::SearchContext {
     std::vector<std::vector<Neighbor>> chosen;  // per level: the new node's neighbours
     std::vector<float> query_scratch;           // the prepared query (metrics that transform it)
     std::vector<float> other_scratch;           // a prepared node during neighbour selection
+
+    // What it holds (memory accounting of the index's pool).
+    std::size_t bytes() const {
+        std::size_t total = visited.bytes() + pool.bytes() + filtered.bytes();
+        total += (fresh.capacity() + known.capacity()) * sizeof(std::uint32_t);
+        total += (candidates.capacity() + kept.capacity() + relinked.capacity()) * sizeof(Neighbor);
+        for (const auto& level : chosen) total += level.capacity() * sizeof(Neighbor);
+        return total + (query_scratch.capacity() + other_scratch.capacity()) * sizeof(float);
+    }
 };
 
 }  // namespace vsearch

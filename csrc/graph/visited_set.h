@@ -1,13 +1,10 @@
 // "Have I seen this node in this search?" without clearing per query: each
 // search bumps an epoch and a node counts as visited when its tag equals it.
-// A pool hands one set to each searching thread and takes it back after.
+// Each searching thread has its own (in its pooled SearchContext).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <mutex>
-#include <vector>
 
 #include "../storage/aligned_array.h"
 
@@ -43,57 +40,6 @@ public:
 private:
     AlignedArray<std::uint16_t> tags_;
     std::uint16_t epoch_ = 0;
-};
-
-class VisitedPool {
-public:
-    class Lease {
-    public:
-        Lease(VisitedPool& pool, std::unique_ptr<VisitedSet> set) : pool_(pool), set_(std::move(set)) {}
-        ~Lease() { pool_.give_back(std::move(set_)); }
-        Lease(const Lease&) = delete;
-        Lease& operator=(const Lease&) = delete;
-        VisitedSet& operator*() { return *set_; }
-        VisitedSet* operator->() { return set_.get(); }
-
-    private:
-        VisitedPool& pool_;
-        std::unique_ptr<VisitedSet> set_;
-    };
-
-    Lease take() {
-        std::unique_ptr<VisitedSet> set;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!free_.empty()) {
-                set = std::move(free_.back());
-                free_.pop_back();
-            }
-        }
-        if (!set) set = std::make_unique<VisitedSet>();
-        return Lease(*this, std::move(set));
-    }
-
-    // Drops the idle sets (sized for a larger index); sets on lease stay.
-    void clear() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        free_.clear();
-    }
-    std::size_t bytes() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        std::size_t total = 0;
-        for (const auto& set : free_) total += set->bytes();
-        return total;
-    }
-
-private:
-    void give_back(std::unique_ptr<VisitedSet> set) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        free_.push_back(std::move(set));
-    }
-
-    mutable std::mutex mutex_;
-    std::vector<std::unique_ptr<VisitedSet>> free_;
 };
 
 }  // namespace vsearch
