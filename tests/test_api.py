@@ -220,6 +220,18 @@ def test_search_accepts_float64_int_and_list_queries(index500, data500):
     np.testing.assert_array_equal(ri.ids, rf.ids)
 
 
+def test_fast_and_checked_search_paths_agree(index500, data500):
+    # Plain ints and a float32 array take search()'s fast path; numpy ints take the checked one.
+    _, q = data500
+    for query in (q[0], q[:4]):
+        fast = index500.search(query, k=5, ef=32, threads=1)
+        checked = index500.search(query, k=np.int64(5), ef=np.int64(32), threads=np.int64(1))
+        assert type(fast) is SearchResult and type(checked) is SearchResult
+        assert fast.ids.shape == checked.ids.shape == query.shape[:-1] + (5,)
+        np.testing.assert_array_equal(fast.ids, checked.ids)
+        np.testing.assert_array_equal(fast.distances, checked.distances)
+
+
 def test_non_contiguous_input_is_handled():
     x = random_vectors(10, 2 * DIM, seed=18)
     strided = x[:, ::2]                       # not C-contiguous

@@ -33,6 +33,10 @@ from .errors import (
 
 
 _RESULT_BYTES = np.dtype(np.int64).itemsize + np.dtype(np.float32).itemsize  # an id and a distance
+# The limits the fast path of search() reads, bound here to spare it two lookups each.
+_MAX_EF, _MAX_THREADS = limits.MAX_EF, limits.MAX_THREADS
+# A named tuple from the core's (ids, distances) without NamedTuple._make's length check.
+_new_result = tuple.__new__
 
 
 def _beam_width(value: Any, name: str) -> int:
@@ -444,6 +448,16 @@ class Index:
             array([[1],
                    [0]])
         """
+        # The common call, an unfiltered graph search of a ready float32 array
+        # with plain in-range ints, would pass every check below unchanged:
+        # skipping them is most of what one query on a small index costs here.
+        if (filter is None and exact is False and type(plan) is str and plan == "auto"
+                and type(k) is int and 0 < k <= _MAX_EF and (ef is None or (type(ef) is int and 0 < ef <= _MAX_EF))
+                and type(threads) is int and 0 <= threads <= _MAX_THREADS and is_ready(queries, self._dim)):
+            try:
+                return _new_result(SearchResult, self._core.search(queries, k, 0 if ef is None else ef, threads, False))
+            except MemoryError:
+                raise self._no_room_for_results(1 if queries.ndim == 1 else queries.shape[0], k) from None
         k = _neighbour_count(k, self)
         if type(exact) is not bool:
             raise InvalidParameterError(f"exact must be True or False, not {exact!r}")
@@ -469,11 +483,14 @@ class Index:
             spec = filters.core_filter(filter, rows)
             return SearchResult._make(self._core.search_filtered(queries, k, ef, threads, spec, plan))
         except MemoryError:  # numpy's, for the result arrays, or the core's
-            raise OutOfMemoryError(
-                f"the results of {rows} queries x k={k} need {rows * k * _RESULT_BYTES:,} bytes, which are not "
-                f"available: ask for fewer neighbours (the index holds {len(self)} vectors) or search fewer "
-                "queries per call"
-            ) from None
+            raise self._no_room_for_results(rows, k) from None
+
+    def _no_room_for_results(self, rows: int, k: int) -> OutOfMemoryError:
+        return OutOfMemoryError(
+            f"the results of {rows} queries x k={k} need {rows * k * _RESULT_BYTES:,} bytes, which are not "
+            f"available: ask for fewer neighbours (the index holds {len(self)} vectors) or search fewer "
+            "queries per call"
+        )
 
     def prepare_filter(self, ids: Any) -> filters.PreparedFilter:
         """Looks allowed ids up once, for many filtered searches.
