@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .suites import CHURN, FILTER, FILTER_PLAN, REMOVAL_PHASE, ROUNDS_PHASE
+from .suites import CALL_COST_EF, CALL_COST_VECTORS, CHURN, FILTER, FILTER_PLAN, REMOVAL_PHASE, ROUNDS_PHASE
 
 # The recall at which QPS is compared.
 GOAL_RECALL = "0.95"
@@ -69,6 +69,11 @@ def qps_vs_hnswlib(ds: dict[str, Any]) -> float | None:
 def build_vs_hnswlib(ds: dict[str, Any]) -> float | None:
     runs = _native_runs(ds)
     return _ratio(runs.get("vsearch", {}).get("build_s"), runs.get("hnswlib", {}).get("build_s"))
+
+
+def call_cost_vs_hnswlib(ds: dict[str, Any]) -> float | None:
+    cost = (ds.get("call_cost") or {}).get("us_per_call", {})
+    return _ratio(cost.get("vsearch"), cost.get("hnswlib"))
 
 
 def memory_vs_hnswlib(ds: dict[str, Any]) -> float | None:
@@ -238,6 +243,8 @@ GOALS: dict[str, Goal] = {g.name: g for g in (
     Goal("qps-vs-hnswlib", f"vsearch QPS / hnswlib QPS at recall@10 = {GOAL_RECALL}", ">=", 1.0, qps_vs_hnswlib),
     Goal("build-vs-hnswlib", "vsearch build time / hnswlib build time", "<=", 1.2, build_vs_hnswlib),
     Goal("memory-vs-hnswlib", "vsearch resident memory after build / hnswlib's", "<=", 1.0, memory_vs_hnswlib),
+    Goal("call-cost-vs-hnswlib", f"vsearch time per one-query call / hnswlib's, on a {CALL_COST_VECTORS}-vector index "
+         f"at ef {CALL_COST_EF}", "<=", 1.0, call_cost_vs_hnswlib),
     Goal("snr-vs-l2", "vsearch QPS under snr / under l2 (lowest over the ef values)", ">=", 0.9, snr_vs_l2),
     Goal("mmap-load-time", "vsearch load(mmap=True) time / hnswlib load time", "<=", 0.05, mmap_load_time),
     Goal("mmap-resident", "vsearch mmap resident growth / file size", "<=", 0.10, mmap_resident),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .call_cost import measure_call_cost
 from .datasets import Dataset
 from .distances import BUILTIN
 from .funnel import meta_features, run_funnel
@@ -42,11 +43,13 @@ def run_dataset(ds: Dataset, runner: Runner) -> dict[str, Any]:
     meta = funnel["meta"] if funnel else meta_features(ds, cfg.seed)
     if funnel is None:
         runner.log(f"  meta-features: norm CV {meta['norm_cv']:.3f}, relative contrast {meta['relative_contrast']:.2f}")
+    call_cost = measure_call_cost(ds, runner) if cfg.suite.call_cost else None
     return {
         "kind": SWEEP, "name": ds.name, "source": ds.source, "licence": ds.licence, "n": len(ds.base), "dim": ds.base.shape[1],
         "metric": ds.metric,
         "query_sets": [{"name": q.name, "n": len(q.vectors), "tasks": [t.name for t in q.tasks],
                         "depth": max(cfg.k, q.task_depth), "excludes_seen": q.exclude is not None} for q in qsets],
         "sweeps": list(sweeps.values()), "reference_check": checks, "funnel": funnel, "meta_features": meta,
+        "call_cost": call_cost,
         "wall_s": time.perf_counter() - t0,
     }

@@ -132,6 +132,7 @@ class Suite:
     threads: threads for builds and batch searches unless ``--threads`` says (None: every core).
     churn: what the CHURN pipeline does (None for the other pipelines).
     filter: what the FILTER pipeline measures (None for the other pipelines).
+    call_cost: whether sweep suites also time one call on a tiny index (bench.call_cost).
     """
 
     name: str
@@ -154,11 +155,18 @@ class Suite:
     threads: int | None = 1
     churn: ChurnPlan | None = None
     filter: FilterPlan | None = None
+    call_cost: bool = False
 
 
 FALLBACK = ("sklearn-digits", "synthetic-clustered", "synthetic-skewed", "synthetic-ood")
 SMALL_SYNTHETIC = {"synthetic-clustered": (20_000, 64, 500), "synthetic-skewed": (20_000, 64, 500),
                    "synthetic-ood": (20_000, 64, 500), "synthetic-misuse": (6_000, 64, 500)}
+# The call-cost measure of the speed suite (bench.call_cost): vectors of the tiny index, the
+# queries cycled over, and every engine's beam (hnswlib's default ef).
+CALL_COST_VECTORS = 100
+CALL_COST_QUERIES = 100
+CALL_COST_EF = 10
+
 # The speed suites' synthetic set: 100,000 x 128 clustered vectors, 1,000 queries.
 SPEED_SET = {"synthetic-clustered": (100_000, 128, 1000)}
 
@@ -199,8 +207,9 @@ SPEED = Suite(
     sizes={**SMALL_SYNTHETIC, **SPEED_SET},
     engines=("vsearch", "hnswlib", "faiss"),
     funnel=False,
-    goals=("qps-vs-hnswlib", "build-vs-hnswlib", "memory-vs-hnswlib"),
+    goals=("qps-vs-hnswlib", "build-vs-hnswlib", "memory-vs-hnswlib", "call-cost-vs-hnswlib"),
     readme=("summary", "engines", "goals"),
+    call_cost=True,
 )
 
 METRIC_SPEED_SUITE = Suite(

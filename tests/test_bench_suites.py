@@ -21,7 +21,7 @@ sys.path.append(str(REPO))  # `bench` lives at the repo root
 from bench import __main__ as cli  # noqa: E402
 from bench import datasets, goals, reference  # noqa: E402
 from bench.engines import ENGINES  # noqa: E402
-from bench.suites import SUITES  # noqa: E402
+from bench.suites import CALL_COST_EF, CALL_COST_VECTORS, SUITES  # noqa: E402
 
 pytestmark = pytest.mark.skipif(ENGINES["vsearch"].unavailable() is not None, reason="vsearch is not importable")
 QUICK = ("--reps", "1", "--min-calls", "20", "--no-plots")
@@ -49,10 +49,15 @@ def test_speed_suite_compares_at_equal_recall_with_goals(tmp_path):
     assert [r["engine"] for r in ds["sweeps"][0]["runs"]] == ["vsearch", "hnswlib"]
     assert ds["n"] == 1500 and ds["dim"] == 128                            # the suite's shape, the size asked for
     found = {g["goal"] for g in results["goals"]}
-    assert found == {"qps-vs-hnswlib", "build-vs-hnswlib"}                 # memory was not measured
+    assert found == {"qps-vs-hnswlib", "build-vs-hnswlib", "call-cost-vs-hnswlib"}  # memory was not measured
     build = next(g for g in results["goals"] if g["goal"] == "build-vs-hnswlib")
     runs = {r["engine"]: r for r in ds["sweeps"][0]["runs"]}
     assert build["value"] == pytest.approx(runs["vsearch"]["build_s"] / runs["hnswlib"]["build_s"])
+    cost = ds["call_cost"]                                                 # one call on a tiny index
+    assert (cost["vectors"], cost["ef"], cost["k"]) == (CALL_COST_VECTORS, CALL_COST_EF, 10)
+    assert set(cost["us_per_call"]) == {"vsearch", "hnswlib"} and all(0 < us < 1e5 for us in cost["us_per_call"].values())
+    call = next(g for g in results["goals"] if g["goal"] == "call-cost-vs-hnswlib")
+    assert call["value"] == pytest.approx(cost["us_per_call"]["vsearch"] / cost["us_per_call"]["hnswlib"])
 
 
 def test_metric_speed_suite_interleaves_metrics(tmp_path):
