@@ -26,6 +26,7 @@
 #include <string>
 #include <random>
 #include <stdexcept>
+#include <unordered_set>
 #include <vector>
 
 #include "../metrics/space.h"
@@ -218,6 +219,13 @@ public:
     // index's; missing results as search().
     void search_filtered(const float* queries, std::size_t n, std::size_t k, std::size_t ef, std::size_t threads,
                          const IdFilter& filter, SearchPlan plan, std::int64_t* out_ids, float* out_distances) const;
+    // search() and a graph-planned search_filtered() of one query as the HNSW
+    // paper writes them, without the optimised walk's pool, prefetches or
+    // visited epochs (reference_search.cpp): the oracle tests compare the fast
+    // walk with. Only ids in `allowed` (when not null) are results.
+    void search_reference(const float* query, std::size_t k, std::size_t ef,
+                          const std::unordered_set<std::int64_t>* allowed, std::int64_t* out_ids,
+                          float* out_distances) const;
     // Looks the ids up now (unknown ones skipped) for filters of later searches.
     void prepare_ids(const std::int64_t* ids, std::size_t n, PreparedIds& prepared) const;
     // Every live vector within `radius` (the metric's distance, inclusive; NaN refused)

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 
 #include "../graph/hnsw_index.h"
 #include "../graph/limits.h"
@@ -117,6 +118,19 @@ py::tuple search(const HnswIndex& index, const FloatRows& queries, std::size_t k
             index.search_exact(queries.data(), n, k, threads, ids, distances);
         else
             index.search(queries.data(), n, k, ef, threads, ids, distances);
+    });
+}
+
+// The reference search of one 1-D query (tests compare the fast walk with it):
+// (ids, distances), only `allowed` ids (when given) as results.
+py::tuple search_reference(const HnswIndex& index, const FloatRows& query, std::size_t k, std::size_t ef,
+                           const std::optional<IdArray>& allowed) {
+    if (query.ndim() != 1) throw std::invalid_argument("the reference search takes one 1-D query");
+    row_count(query, index.dim(), "query");
+    std::unordered_set<std::int64_t> allowed_ids;
+    if (allowed) allowed_ids.insert(allowed->data(), allowed->data() + allowed->size());
+    return neighbour_results(query, 1, k, [&](std::int64_t* ids, float* distances) {
+        index.search_reference(query.data(), k, ef, allowed ? &allowed_ids : nullptr, ids, distances);
     });
 }
 
@@ -557,6 +571,8 @@ PYBIND11_MODULE(_core, m) {
         .def_property("consolidate_fraction", &HnswIndex::consolidate_fraction, &HnswIndex::set_consolidate_fraction)
         .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("exact") = false)
+        .def("search_reference", &search_reference, py::arg("query"), py::arg("k"), py::arg("ef"),
+             py::arg("allowed").none(true))
         .def("prepare_ids",
              [](const HnswIndex& index, const IdArray& ids) {
                  if (ids.ndim() != 1) throw std::invalid_argument("ids must be one-dimensional");
