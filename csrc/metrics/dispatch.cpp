@@ -11,7 +11,8 @@ std::vector<SimdLevel> supported_levels() {
 #if defined(__x86_64__) || defined(_M_X64)
     // libgcc's check includes the OS (XGETBV) support for the wider registers.
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    // F16C (half rows) shipped with every AVX2 CPU; it is required so that the level has every kernel.
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         levels.push_back(SimdLevel::kAvx2);
         if (__builtin_cpu_supports("avx512f")) levels.push_back(SimdLevel::kAvx512);
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,14 +14,28 @@ namespace vsearch {
 
 enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
-using PairKernel = float (*)(const float* a, const float* b, std::size_t n);
-using ShiftedKernel = float (*)(const float* a, const float* b, float shift, std::size_t n);
+// `a` is a float32 vector (a query, prepared); `b` a stored row, float32 or
+// IEEE half (storage float16, widened in the kernel).
+template <class Row>
+using PairKernelOf = float (*)(const float* a, const Row* b, std::size_t n);
+template <class Row>
+using ShiftedKernelOf = float (*)(const float* a, const Row* b, float shift, std::size_t n);
+using PairKernel = PairKernelOf<float>;
+using ShiftedKernel = ShiftedKernelOf<float>;
+using Half = std::uint16_t;
+
+// The three kernels for rows of one element type.
+template <class Row>
+struct RowKernels {
+    PairKernelOf<Row> l2sq;             // sum (a_i - b_i)^2
+    PairKernelOf<Row> dot;              // sum a_i * b_i
+    ShiftedKernelOf<Row> l2sq_shifted;  // sum (a_i - b_i - shift)^2: squared L2 of mean-centred vectors (SNR)
+};
 
 struct KernelTable {
     SimdLevel level;
-    PairKernel l2sq;             // sum (a_i - b_i)^2
-    PairKernel dot;              // sum a_i * b_i
-    ShiftedKernel l2sq_shifted;  // sum (a_i - b_i - shift)^2: squared L2 of mean-centred vectors (SNR)
+    RowKernels<float> f32;
+    RowKernels<Half> f16;
 };
 
 KernelTable scalar_kernels();

@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.h"
@@ -67,19 +69,25 @@ public:
     std::size_t scratch_size() const { return kind_ == MetricKind::kGssf ? dim_ : 0; }
     Prepared prepare(const float* v, Side side, float* scratch) const;
 
-    // Distance from a prepared vector to a stored row. For SNR this is the
+    // Distance from a prepared vector to a stored row (float32, or halves for
+    // storage float16). For SNR this is the
     // squared L2 of the centred vectors: finish() divides by |q~|^2, which
     // does not change the ranking, so the graph works on it directly.
-    float distance(const Prepared& q, const float* row, float row_scalar) const {
+    template <class Row>
+    float distance(const Prepared& q, const Row* row, float row_scalar) const {
+        const RowKernels<Row>& k = row_kernels<Row>();
         switch (kind_) {
-            case MetricKind::kL2: return kernels_.l2sq(q.vector, row, dim_);
-            case MetricKind::kInnerProduct: return 1.0f - kernels_.dot(q.vector, row, dim_);
-            case MetricKind::kCosine: return 1.0f - kernels_.dot(q.vector, row, dim_) * q.scalar * row_scalar;
-            case MetricKind::kSnr: return kernels_.l2sq_shifted(q.vector, row, q.scalar - row_scalar, dim_);
-            case MetricKind::kGssf: return 1.0f - kernels_.dot(q.vector, row, dim_) * row_scalar;
-            case MetricKind::kCustom: return params_.custom(q.vector, row, static_cast<std::intptr_t>(dim_));
+            case MetricKind::kL2: return k.l2sq(q.vector, row, dim_);
+            case MetricKind::kInnerProduct: return 1.0f - k.dot(q.vector, row, dim_);
+            case MetricKind::kCosine: return 1.0f - k.dot(q.vector, row, dim_) * q.scalar * row_scalar;
+            case MetricKind::kSnr: return k.l2sq_shifted(q.vector, row, q.scalar - row_scalar, dim_);
+            case MetricKind::kGssf: return 1.0f - k.dot(q.vector, row, dim_) * row_scalar;
+            case MetricKind::kCustom:
+                // A custom kernel reads float32 rows only (the index refuses other storage for it).
+                if constexpr (std::is_same_v<Row, float>) return params_.custom(q.vector, row, static_cast<std::intptr_t>(dim_));
+                break;
         }
-        return 0.0f;
+        return std::numeric_limits<float>::quiet_NaN();
     }
     float finish(const Prepared& q, float distance) const {
         return kind_ == MetricKind::kSnr ? distance * q.factor : distance;
@@ -90,7 +98,7 @@ public:
 
     // Squared norm with the SIMD kernel: exact enough for every vector that
     // passes the range checks (float32 overflows only above them).
-    double squared_norm(const float* v) const { return static_cast<double>(kernels_.dot(v, v, dim_)); }
+    double squared_norm(const float* v) const { return static_cast<double>(kernels_.f32.dot(v, v, dim_)); }
     // Squared norm of v - mean(v) (SNR's variance times dim).
     double centred_squared_norm(const float* v) const;
 
@@ -102,6 +110,11 @@ public:
     bool normalises() const { return kind_ == MetricKind::kCosine || kind_ == MetricKind::kGssf; }
 
 private:
+    template <class Row>
+    const RowKernels<Row>& row_kernels() const {
+        if constexpr (std::is_same_v<Row, float>) return kernels_.f32; else return kernels_.f16;
+    }
+
     static constexpr double kMaxSquaredNorm = 3.4028234663852886e38 / 4;  // FLT_MAX / 4
     static constexpr double kMinNormalisedSquaredNorm = 1e-30;
 

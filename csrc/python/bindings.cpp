@@ -20,6 +20,7 @@
 #include "../io/crc32c.h"
 #include "../metrics/kernels.h"
 #include "../metrics/space.h"
+#include "../storage/half.h"
 
 namespace py = pybind11;
 using vsearch::HnswIndex;
@@ -301,6 +302,21 @@ float kernel_distance(const vsearch::IndexParams& params, const Floats& a, const
     return space.pair_distance(a.data(), b.data());
 }
 
+using Halves = py::array_t<vsearch::Half, py::array::c_style>;
+
+// One raw kernel on a float32 `a` and a half row `b` at one SIMD level (for tests):
+// "l2sq", "dot" or "l2sq_shifted" (with `shift`).
+float half_kernel(const std::string& kernel, const Floats& a, const Halves& b, float shift, const std::string& simd) {
+    if (a.ndim() != 1 || b.ndim() != 1 || a.shape(0) != b.shape(0))
+        throw std::invalid_argument("a and b must be 1-D arrays of one length");
+    const auto& kernels = vsearch::kernels_for(vsearch::level_from_name(simd)).f16;
+    const std::size_t n = static_cast<std::size_t>(a.shape(0));
+    if (kernel == "l2sq") return kernels.l2sq(a.data(), b.data(), n);
+    if (kernel == "dot") return kernels.dot(a.data(), b.data(), n);
+    if (kernel == "l2sq_shifted") return kernels.l2sq_shifted(a.data(), b.data(), shift, n);
+    throw std::invalid_argument("unknown half kernel '" + kernel + "': expected l2sq, dot or l2sq_shifted");
+}
+
 std::vector<std::string> supported_level_names() {
     std::vector<std::string> names;
     for (auto level : vsearch::supported_levels()) names.push_back(vsearch::level_name(level));
@@ -510,6 +526,24 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
         "Distance with the kernel of one SIMD level, for metrics that need no parameters (for tests).");
+    m.def("half_kernel", &half_kernel, py::arg("kernel"), py::arg("a"), py::arg("b"), py::arg("shift"),
+          py::arg("simd"), "A raw kernel on a float32 vector and a row of halves (for tests).");
+    m.def(
+        "to_halves",
+        [](const Floats& values) {
+            Halves out(values.size());
+            for (py::ssize_t i = 0; i < values.size(); ++i) out.mutable_data()[i] = vsearch::float_to_half(values.data()[i]);
+            return out;
+        },
+        py::arg("values"), "The halves the index stores for float32 values (round to nearest even; for tests).");
+    m.def(
+        "from_halves",
+        [](const Halves& values) {
+            Floats out(values.size());
+            for (py::ssize_t i = 0; i < values.size(); ++i) out.mutable_data()[i] = vsearch::half_to_float(values.data()[i]);
+            return out;
+        },
+        py::arg("values"), "Halves widened to float32 as the scalar kernels read them (for tests).");
     m.def("supported_simd_levels", &supported_level_names);
     m.def("crc32c", &crc32c_of, py::arg("data"), py::arg("value") = 0,
           "CRC-32C of a buffer, continuing from `value`.");
