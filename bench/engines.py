@@ -186,6 +186,7 @@ class VsearchEngine(Engine):
     plans = ("auto", "graph", EXACT_PLAN)  # the first is vsearch's default
     # The stats() counts that slot_stats reports.
     SLOT_STATS: ClassVar[tuple[str, ...]] = ("slots", "removed", "free_slots")
+    storage = "float32"  # vsearch's storage= (the float16 engine below)
 
     def metric_names(self) -> tuple[str, ...]:
         import vsearch
@@ -197,7 +198,8 @@ class VsearchEngine(Engine):
         import vsearch
 
         self.index = vsearch.Index(base.shape[1], metric.model if metric.model is not None else metric.name,
-                                   M=params.M, ef_construction=params.ef_construction, seed=params.seed)
+                                   M=params.M, ef_construction=params.ef_construction, seed=params.seed,
+                                   storage=self.storage)
         self.index.add(base, threads=self.threads, progress=False)
 
     def search_one(self, query: Any, k: int) -> np.ndarray:
@@ -231,7 +233,7 @@ class VsearchEngine(Engine):
         self.index.consolidate()
 
     def clone(self) -> Engine:
-        twin = VsearchEngine(self.threads)
+        twin = type(self)(self.threads)
         twin.index = self.index.copy()
         return twin
 
@@ -544,8 +546,15 @@ class UsearchEngine(Engine):
         return int(size) if isinstance(size, (int, float)) and math.isfinite(size) else None
 
 
-ENGINES: dict[str, type[Engine]] = {e.name: e for e in (VsearchEngine, HnswlibEngine, FaissEngine, ExactEngine,
-                                                          UsearchEngine)}
+class VsearchHalfEngine(VsearchEngine):
+    """vsearch with storage="float16": the graph built and walked on halves."""
+
+    name = "vsearch-f16"
+    storage = "float16"
+
+
+ENGINES: dict[str, type[Engine]] = {e.name: e for e in (VsearchEngine, VsearchHalfEngine, HnswlibEngine, FaissEngine,
+                                                          ExactEngine, UsearchEngine)}
 DEFAULT_ENGINES = ("vsearch", "hnswlib", "faiss", "exact", "usearch")
 # Engines that are optional extras: their absence is a notice, not a failure to report loudly.
 OPTIONAL_ENGINES = ("usearch",)

@@ -26,6 +26,9 @@ POINTS = 100.0
 # rounds), and the removal step whose time is compared with the build's.
 CHURN_SUBJECT = "vsearch"
 TIMED_REMOVAL = 0.1
+# vsearch with storage="float16" (bench.engines), and issue 12's target for it on 100,000 x 128 clustered.
+HALF_ENGINE = "vsearch-f16"
+HALF_TARGET = 1.8
 # The engine whose failing ids and range search the filter goals check.
 FILTER_ENGINE = "vsearch"
 
@@ -64,6 +67,13 @@ def qps_vs_hnswlib(ds: dict[str, Any]) -> float | None:
     sweep = _native_sweep(ds)
     cell = sweep["summary"]["ratio"].get("hnswlib", {}).get(GOAL_RECALL) if sweep else None
     return None if cell is None else cell["ratio"]
+
+
+def half_qps_vs_hnswlib(ds: dict[str, Any]) -> float | None:
+    sweep = _native_sweep(ds)
+    qps = sweep["summary"]["qps"] if sweep else {}
+    return _ratio(qps.get(HALF_ENGINE, {}).get(GOAL_RECALL, {}).get("qps"),
+                  qps.get("hnswlib", {}).get(GOAL_RECALL, {}).get("qps"))
 
 
 def build_vs_hnswlib(ds: dict[str, Any]) -> float | None:
@@ -241,6 +251,8 @@ def range_search_recall(widest: bool) -> Figure:
 
 GOALS: dict[str, Goal] = {g.name: g for g in (
     Goal("qps-vs-hnswlib", f"vsearch QPS / hnswlib QPS at recall@10 = {GOAL_RECALL}", ">=", 1.0, qps_vs_hnswlib),
+    Goal("f16-qps-vs-hnswlib", f"{HALF_ENGINE} (storage float16) QPS / hnswlib QPS at recall@10 = {GOAL_RECALL}", ">=",
+         HALF_TARGET, half_qps_vs_hnswlib),
     Goal("build-vs-hnswlib", "vsearch build time / hnswlib build time", "<=", 1.2, build_vs_hnswlib),
     Goal("memory-vs-hnswlib", "vsearch resident memory after build / hnswlib's", "<=", 1.0, memory_vs_hnswlib),
     Goal("call-cost-vs-hnswlib", f"vsearch time per one-query call / hnswlib's, on a {CALL_COST_VECTORS}-vector index "

@@ -198,16 +198,17 @@ FULL = Suite(
 
 SPEED = Suite(
     name="speed",
-    about="vsearch vs hnswlib and FAISS at equal recall on 100,000 x 128 clustered vectors and siftsmall, "
-          "build time and peak build memory; no funnel (about 6 min on 2 cores)",
+    about="vsearch (float32 and float16 storage) vs hnswlib and FAISS at equal recall on 100,000 x 128 clustered "
+          "vectors and siftsmall, build time and peak build memory, the cost of one call; no funnel "
+          "(about 7 min on 2 cores)",
     ef_sweep=(10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768),
     repetitions=3,
     min_calls=2000,
     datasets=("synthetic-clustered", "siftsmall"),
     sizes={**SMALL_SYNTHETIC, **SPEED_SET},
-    engines=("vsearch", "hnswlib", "faiss"),
+    engines=("vsearch", "vsearch-f16", "hnswlib", "faiss"),
     funnel=False,
-    goals=("qps-vs-hnswlib", "build-vs-hnswlib", "memory-vs-hnswlib", "call-cost-vs-hnswlib"),
+    goals=("qps-vs-hnswlib", "f16-qps-vs-hnswlib", "build-vs-hnswlib", "memory-vs-hnswlib", "call-cost-vs-hnswlib"),
     readme=("summary", "engines", "goals"),
     call_cost=True,
 )

@@ -29,7 +29,7 @@ HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian, D, desc crc,
 HEADER_SIZE = HEADER.size  # 32
 ALIGN = 64
 NO_UPPER = 0xFFFFFFFF
-CURRENT_MAJOR = 2  # the version vsearch writes; 1 (no slot_states section) still loads
+CURRENT_MAJOR = 3  # the version vsearch writes; 1 (no slot_states) and 2 (no storage key) still load
 
 # ----------------------------------------------------------------------------- CRC-32C
 
@@ -163,7 +163,8 @@ ROW_DTYPES = {
 def section_array(f: VsxFile, name: str) -> np.ndarray:
     """A writable copy of a section as a numpy array of its spec'd shape."""
     d = f.descriptor
-    a = np.frombuffer(f.sections[name], dtype=np.dtype(ROW_DTYPES[name]).newbyteorder("<")).copy()
+    dtype = np.uint16 if name == "vectors" and d.get("storage") == "float16" else ROW_DTYPES[name]  # halves' bits
+    a = np.frombuffer(f.sections[name], dtype=np.dtype(dtype).newbyteorder("<")).copy()
     n, M = d["count"], d["M"]
     if name == "vectors":
         return a.reshape(n, d["row_stride"])

@@ -43,19 +43,22 @@ def run(tmp_path: Path, *args: str) -> dict:
 def test_speed_suite_compares_at_equal_recall_with_goals(tmp_path):
     needs("hnswlib")
     results = run(tmp_path, "--suite", "speed", "--datasets", "synthetic-clustered:1500", "--engines",
-                  "vsearch,hnswlib", "--ef", "10,20,80", "--no-memory")
+                  "vsearch,vsearch-f16,hnswlib", "--ef", "10,20,80", "--no-memory")
     ds = results["datasets"][0]
     assert ds["kind"] == "sweep" and ds["funnel"] is None                 # the speed suite has no funnel
-    assert [r["engine"] for r in ds["sweeps"][0]["runs"]] == ["vsearch", "hnswlib"]
+    assert [r["engine"] for r in ds["sweeps"][0]["runs"]] == ["vsearch", "vsearch-f16", "hnswlib"]
     assert ds["n"] == 1500 and ds["dim"] == 128                            # the suite's shape, the size asked for
     found = {g["goal"] for g in results["goals"]}
-    assert found == {"qps-vs-hnswlib", "build-vs-hnswlib", "call-cost-vs-hnswlib"}  # memory was not measured
+    assert found == {"qps-vs-hnswlib", "f16-qps-vs-hnswlib", "build-vs-hnswlib", "call-cost-vs-hnswlib"}  # no memory
+    half = next(g for g in results["goals"] if g["goal"] == "f16-qps-vs-hnswlib")
+    qps = ds["sweeps"][0]["summary"]["qps"]
+    assert half["value"] == pytest.approx(qps["vsearch-f16"]["0.95"]["qps"] / qps["hnswlib"]["0.95"]["qps"])
     build = next(g for g in results["goals"] if g["goal"] == "build-vs-hnswlib")
     runs = {r["engine"]: r for r in ds["sweeps"][0]["runs"]}
     assert build["value"] == pytest.approx(runs["vsearch"]["build_s"] / runs["hnswlib"]["build_s"])
     cost = ds["call_cost"]                                                 # one call on a tiny index
     assert (cost["vectors"], cost["ef"], cost["k"]) == (CALL_COST_VECTORS, CALL_COST_EF, 10)
-    assert set(cost["us_per_call"]) == {"vsearch", "hnswlib"} and all(0 < us < 1e5 for us in cost["us_per_call"].values())
+    assert set(cost["us_per_call"]) == {"vsearch", "vsearch-f16", "hnswlib"} and all(0 < us < 1e5 for us in cost["us_per_call"].values())
     call = next(g for g in results["goals"] if g["goal"] == "call-cost-vs-hnswlib")
     assert call["value"] == pytest.approx(cost["us_per_call"]["vsearch"] / cost["us_per_call"]["hnswlib"])
 

@@ -26,20 +26,25 @@ FUZZ_FILES = 400
 FIXTURES = Path(__file__).parent / "fixtures" / "reliability"
 DIM = 8
 GSSF_BLOCK = 4
-# name -> (metric, vectors, M): several levels (M small), a deeper graph, one vector, none.
+# name -> (metric, vectors, M, storage): several levels (M small), a deeper graph, one vector,
+# none, and rows stored as halves.
 BASES = {
-    "l2": ("l2", 300, 4),
-    "ip": ("ip", 300, 4),
-    "cosine": ("cosine", 300, 4),
-    "snr": ("snr", 300, 4),
-    "gssf": ("gssf", 300, 4),
-    "l2_deep": ("l2", 1500, 2),
-    "cosine_one": ("cosine", 1, 4),
-    "l2_empty": ("l2", 0, 4),
+    "l2": ("l2", 300, 4, "float32"),
+    "ip": ("ip", 300, 4, "float32"),
+    "cosine": ("cosine", 300, 4, "float32"),
+    "snr": ("snr", 300, 4, "float32"),
+    "gssf": ("gssf", 300, 4, "float32"),
+    "l2_deep": ("l2", 1500, 2, "float32"),
+    "cosine_one": ("cosine", 1, 4, "float32"),
+    "l2_empty": ("l2", 0, 4, "float32"),
+    "l2_half": ("l2", 300, 4, "float16"),
+    "snr_half": ("snr", 300, 4, "float16"),
 }
 # Values of integer fields that a hostile file may hold.
 HOSTILE_INTS = (-1, 0, 1, 2, 3, 255, 2**16, 2**20, 2**20 + 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1)
 SPECIAL_FLOATS = (np.nan, np.inf, -np.inf, 1e30, -0.0, 0.0, 1e-30, 3.0)
+# The same for rows of halves, as their bits: NaN, inf, -inf, the largest, -0, 0, the smallest subnormal, 3.
+SPECIAL_HALVES = (0x7E00, 0x7C00, 0xFC00, 0x7BFF, 0x8000, 0x0000, 0x0001, 0x4200)
 
 
 def _metric(name: str):
@@ -51,8 +56,8 @@ def _metric(name: str):
 
 
 def _base(name: str) -> ft.VsxFile:
-    metric, n, M = BASES[name]
-    index = vsearch.Index(DIM, _metric(metric), M=M, ef_construction=24, ef=16, seed=3)
+    metric, n, M, storage = BASES[name]
+    index = vsearch.Index(DIM, _metric(metric), M=M, ef_construction=24, ef=16, seed=3, storage=storage)
     if n:
         index.add(np.random.default_rng(11).standard_normal((n, DIM)).astype(np.float32), threads=1)
     return ft.parse(bytes(index))
@@ -104,7 +109,8 @@ def _ids_collide(a, f, rng):
 
 
 def _vectors_special(a, f, rng):
-    a[rng.integers(a.shape[0]), rng.integers(a.shape[1])] = SPECIAL_FLOATS[rng.integers(len(SPECIAL_FLOATS))]
+    special = SPECIAL_HALVES if a.dtype == np.uint16 else SPECIAL_FLOATS
+    a[rng.integers(a.shape[0]), rng.integers(a.shape[1])] = special[rng.integers(len(special))]
 
 
 def _scalars_scaled(a, f, rng):
@@ -151,6 +157,10 @@ def _descriptor_field(key: str):
     return mutate
 
 
+def _descriptor_storage(f: ft.VsxFile, rng: np.random.Generator) -> bytes:
+    return ft.with_descriptor(f, storage=("float32", "float16", "int8", 16)[rng.integers(4)])
+
+
 def _descriptor_metric(f: ft.VsxFile, rng: np.random.Generator) -> bytes:
     # (not "custom": such a file is refused until the user passes the compiled metric)
     metric = ("l2", "ip", "cosine", "snr", "gssf")[rng.integers(5)]
@@ -186,6 +196,7 @@ MUTATIONS = [
     _promote_consistently,
     _section_bytes,
     _descriptor_metric,
+    _descriptor_storage,
     *(_descriptor_field(key) for key in ("count", "max_level", "entry_point", "max_id", "upper_blocks", "M",
                                          "ef", "ef_construction", "dim", "row_stride", "seed")),
 ]

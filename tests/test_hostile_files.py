@@ -556,6 +556,7 @@ def _max_id_below(f: VsxFile) -> bytes:
 
 REQUIRED_KEYS = [
     "format_version",
+    "storage",
     "dim",
     "metric",
     "metric_params",
@@ -660,6 +661,9 @@ CASES += [
     ("dim_huge", _desc(dim=2**40), None, "load"),
     ("dim_other_stride", _desc(dim=20), None, "load"),
     ("metric_unknown", _desc(metric="hamming"), "descriptor", "load"),
+    ("storage_unknown", _desc(storage="int8"), "descriptor", "load"),
+    ("storage_not_a_string", _desc(storage=16), "descriptor", "load"),
+    ("storage_float16_over_float32_rows", _desc(storage="float16"), None, "load"),
     ("metric_cosine_without_scales", _desc(metric="cosine"), None, "load"),
     ("metric_empty", _desc(metric=""), "descriptor", "load"),
     ("metric_bytes", _desc(metric=b"l2"), "descriptor", "load"),
@@ -676,12 +680,13 @@ CASES += [
     ("max_id_too_small", _max_id_below, None, "load"),
     ("library_not_str", _desc(library=5), "descriptor", "load"),
     # versions
-    ("header_major_3", _header(major=3), None, "load"),
+    ("header_major_4", _header(major=4), None, "load"),
     ("header_major_0", _header(major=0), None, "load"),
     ("header_major_65535", _header(major=65535), None, "load"),
-    ("descriptor_version_3", _desc(format_version=[3, 0]), None, "load"),
+    ("descriptor_version_4", _desc(format_version=[4, 0]), None, "load"),
+    ("descriptor_version_2", _desc(format_version=[2, 0]), None, "load"),
     ("descriptor_version_1", _desc(format_version=[1, 0]), None, "load"),
-    ("descriptor_version_mismatch_minor", _desc(format_version=[2, 3]), None, "load"),
+    ("descriptor_version_mismatch_minor", _desc(format_version=[3, 3]), None, "load"),
     ("descriptor_version_not_list", _desc(format_version="2.0"), "descriptor", "load"),
     ("descriptor_version_short", _desc(format_version=[2]), "descriptor", "load"),
     ("bad_magic", _header(magic=b"\x89VSY\r\n\x1a\n"), "header", "load"),
@@ -756,8 +761,8 @@ def test_cosine_without_scales_section(tmp_path):
 def test_newer_major_version_message(tmp_path):
     f = good_file()
     d = copy.deepcopy(f.descriptor)
-    d["format_version"] = [3, 0]
-    data = ft.reemit(f, descriptor=d, major=3)
+    d["format_version"] = [4, 0]
+    data = ft.reemit(f, descriptor=d, major=4)
     path = write(tmp_path, data)
     for kw in ({}, {"mmap": True}):
         with pytest.raises(IndexFormatError, match=r"(?i)newer") as err:
@@ -771,10 +776,10 @@ def test_newer_major_version_message(tmp_path):
 
 
 def test_newer_minor_version_loads(tmp_path):
-    """Newer minors only add optional descriptor keys: a 2.1 file with an unknown key loads."""
+    """Newer minors only add optional descriptor keys: a 3.1 file with an unknown key loads."""
     f = good_file()
     d = copy.deepcopy(f.descriptor)
-    d["format_version"] = [2, 1]
+    d["format_version"] = [3, 1]
     d["some_future_option"] = {"x": [1, 2, 3]}
     data = ft.reemit(f, descriptor=d, minor=1)
     path = write(tmp_path, data)
@@ -783,7 +788,24 @@ def test_newer_minor_version_loads(tmp_path):
         a = index.search(QUERIES, k=5, threads=1)
         b = reference.search(QUERIES, k=5, threads=1)
         assert np.array_equal(a.ids, b.ids) and np.array_equal(a.distances, b.distances)
-    assert tuple(vsearch.info(path)["format_version"]) == (2, 1)
+    assert tuple(vsearch.info(path)["format_version"]) == (3, 1)
+
+
+def test_a_version_2_file_loads_as_float32(tmp_path):
+    """Version 2 had no storage key: its rows are float32."""
+    f = good_file()
+    d = copy.deepcopy(f.descriptor)
+    d["format_version"] = [2, 0]
+    del d["storage"]
+    data = ft.reemit(f, descriptor=d, major=2)
+    path = write(tmp_path, data)
+    reference = vsearch.Index.from_bytes(good())
+    for index in (vsearch.Index.from_bytes(data), vsearch.load(path), vsearch.load(path, mmap=True, verify=True)):
+        assert index.storage == "float32"
+        a = index.search(QUERIES, k=5, threads=1)
+        b = reference.search(QUERIES, k=5, threads=1)
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.distances, b.distances)
+    assert tuple(vsearch.info(path)["format_version"]) == (2, 0)
 
 
 def test_padding_slack_loads(tmp_path):

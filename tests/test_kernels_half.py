@@ -90,13 +90,20 @@ def test_bad_kernel_name_and_shapes_raise():
         _core.half_kernel("dot", np.zeros(4, np.float32), np.zeros(5, np.uint16), 0.0, "scalar")
 
 
-def test_every_half_widens_as_numpy_does():
+@pytest.mark.parametrize("level", (None, *ALL_LEVELS))
+def test_every_half_widens_as_numpy_does(level):
+    """The portable conversion (None) and each level's widen kernel (rows used as queries)."""
+    if level is not None:
+        require_level(level)
     every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
-    ours = _core.from_halves(every)
     numpy = every.view(np.float16).astype(np.float32)
     nan = np.isnan(numpy)
-    assert np.array_equal(np.isnan(ours), nan)
-    assert np.array_equal(ours[~nan].view(np.uint32), numpy[~nan].view(np.uint32))  # signed zeros too
+    for start in (0, 1):  # aligned and not; odd lengths exercise the tails
+        ours = _core.from_halves(every[start:], level)
+        assert np.array_equal(np.isnan(ours), nan[start:])
+        assert np.array_equal(ours[~nan[start:]].view(np.uint32), numpy[start:][~nan[start:]].view(np.uint32))
+    for n in (0, 1, 7, 8, 15, 16, 17, 33):
+        assert np.array_equal(_core.from_halves(every[1000:1000 + n], level), numpy[1000:1000 + n])
 
 
 def test_floats_round_to_the_nearest_half_as_numpy_does():

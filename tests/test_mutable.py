@@ -641,11 +641,11 @@ def test_mapped_file_with_tombstones_verifies(tmp_path):
     check(mapped, ref)
 
 
-def test_the_file_format_is_version_2(tmp_path):
+def test_the_file_format_is_version_3(tmp_path):
     index, _ = with_holes()
-    index.save(tmp_path / "v2.vsx")
-    assert vsearch.info(tmp_path / "v2.vsx")["format_version"] == (2, 0)
-    assert bytes(index)[8:12] == b"\x02\x00\x00\x00"
+    index.save(tmp_path / "v3.vsx")
+    assert vsearch.info(tmp_path / "v3.vsx")["format_version"] == (3, 0)
+    assert bytes(index)[8:12] == b"\x03\x00\x00\x00"
 
 
 def test_a_version_1_file_loads_and_changes(tmp_path):
@@ -663,9 +663,9 @@ def test_a_version_1_file_loads_and_changes(tmp_path):
     ref.remove(gone)
     queries = expected["queries"]
     assert not set(index.search(queries, k=10).ids.ravel().tolist()) & set(gone.tolist())
-    index.save(tmp_path / "now_v2.vsx")
-    again = vsearch.load(tmp_path / "now_v2.vsx")
-    assert vsearch.info(tmp_path / "now_v2.vsx")["format_version"] == (2, 0)
+    index.save(tmp_path / "now_v3.vsx")
+    again = vsearch.load(tmp_path / "now_v3.vsx")
+    assert vsearch.info(tmp_path / "now_v3.vsx")["format_version"] == (3, 0)
     assert slot_stats(again) == slot_stats(index)
     for each in (index, again):
         assert_holds(each, ref)

@@ -152,9 +152,9 @@ def test_file_matches_the_spec(metric):
     index = built(metric, "multilevel")
     data = bytes(index)
     f = ft.parse(data)  # checks magic, endianness, both CRCs, alignment, zero padding, end of file
-    assert (f.major, f.minor) == (2, 0)
+    assert (f.major, f.minor) == (3, 0)
     d = f.descriptor
-    assert list(d["format_version"]) == [2, 0]
+    assert list(d["format_version"]) == [3, 0]
     assert isinstance(d["library"], str) and "vsearch" in d["library"]
     assert d["dim"] == index.dim and d["metric"] == metric and d["metric_params"] == {}
     assert (d["M"], d["ef_construction"], d["ef"], d["seed"]) == (4, 48, 23, 13)
@@ -359,7 +359,7 @@ def test_info(metric, tmp_path):
     index.save(path)
     meta = vsearch.info(path)
     assert meta == vsearch.info(str(path))
-    assert tuple(meta["format_version"]) == (2, 0) and isinstance(meta["format_version"], tuple)
+    assert tuple(meta["format_version"]) == (3, 0) and isinstance(meta["format_version"], tuple)
     assert meta["dim"] == 12 and meta["metric"] == metric and meta["count"] == 3000
     assert (meta["M"], meta["ef_construction"], meta["ef"], meta["seed"]) == (4, 48, 23, 13)
     assert meta["file_size"] == os.path.getsize(path)
@@ -487,7 +487,7 @@ def test_committed_v1_fixture():
     assert index.remove(np.arange(1000, 1100)) == 100 and len(index) == 100
     again = vsearch.Index.from_bytes(bytes(index))
     again.verify()
-    assert ft.parse(bytes(again)).major == 2 and len(again) == 100 and 1000 not in again
+    assert ft.parse(bytes(again)).major == ft.CURRENT_MAJOR and len(again) == 100 and 1000 not in again
 
 
 # ----------------------------------------------------------------------------- buffers, concurrency

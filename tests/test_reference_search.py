@@ -2,7 +2,7 @@
 
 `_core.Index.search_reference` is HNSW's search as the paper writes it (two heaps, a
 std::vector<bool> visited set, no pool, prefetch or epochs; csrc/graph/reference_search.cpp).
-On the same graph the optimised walk must return exactly its ids and distances: unfiltered,
+On the same graph (float32 or half rows) the optimised walk must return exactly its ids and distances: unfiltered,
 past tombstones, under a filter (the graph plan), on a memory-mapped file, for one query
 and in batches (the kernels themselves are checked at every SIMD level in test_kernels.py). Data are continuous, so no two distances tie.
 """
@@ -32,24 +32,26 @@ def assert_same_as_reference(index, queries, k, ef, allowed=None, **search):
         np.testing.assert_array_equal(found.distances[i], distances, err_msg=f"query {i}")
 
 
-def build(metric: str, n: int = 2500, seed: int = 0, M: int = 8) -> vsearch.Index:
+def build(metric: str, n: int = 2500, seed: int = 0, M: int = 8, storage: str = "float32") -> vsearch.Index:
     base = make_clustered(n, DIM, seed=seed)
-    index = vsearch.Index(DIM, metric, M=M, ef_construction=64, seed=seed)
+    index = vsearch.Index(DIM, metric, M=M, ef_construction=64, seed=seed, storage=storage)
     index.add(base)
     return index
 
 
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("ef", [1, 16, 80])
-def test_unfiltered_walk_equals_reference(metric, ef):
-    index = build(metric)
+@pytest.mark.parametrize("storage", vsearch.STORAGES)
+def test_unfiltered_walk_equals_reference(metric, ef, storage):
+    index = build(metric, storage=storage)
     assert index.stats()["max_level"] >= 2  # the descent through upper levels is exercised too
     assert_same_as_reference(index, random_vectors(QUERIES, DIM, seed=1), K, ef)
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_walk_past_tombstones_equals_reference(metric):
-    index = build(metric, seed=2)
+@pytest.mark.parametrize("storage", vsearch.STORAGES)
+def test_walk_past_tombstones_equals_reference(metric, storage):
+    index = build(metric, seed=2, storage=storage)
     rng = np.random.default_rng(3)
     index.remove(rng.choice(len(index), 700, replace=False))
     assert_same_as_reference(index, random_vectors(QUERIES, DIM, seed=4), K, 32)

@@ -20,7 +20,7 @@ from ._metric_spec import METRICS  # noqa: E402
 from .custom import CustomMetric, metric  # noqa: E402
 from .gssf import GSSF  # noqa: E402
 from .filters import Predicate, predicate  # noqa: E402
-from .index import Index, MemoryUsage, RangeResult, SearchResult  # noqa: E402
+from .index import STORAGES, Index, MemoryUsage, RangeResult, SearchResult  # noqa: E402
 from .simd import available_simd_levels, simd_level, warn_about_simd_request  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def load(path: str | os.PathLike | IO[bytes], *, mmap: bool = False, verify: boo
 
 def info(path: str | os.PathLike) -> dict[str, Any]:
     """Reads only the header and descriptor of an index file: dim, metric,
-    count, parameters, format version, sections. Raises IndexFormatError."""
+    count, parameters, storage, format version, sections. Raises IndexFormatError."""
     return persistence.info(path)
 
 
@@ -71,6 +71,7 @@ __all__ = [
     "Predicate",
     "predicate",
     "METRICS",
+    "STORAGES",
     "GSSF",
     "CustomMetric",
     "metric",

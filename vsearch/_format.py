@@ -1,4 +1,4 @@
-"""The index file format, version 2.0, which also reads 1.0 (see FORMAT.md beside this file).
+"""The index file format, version 3.0, which also reads 1.0 and 2.0 (see FORMAT.md beside this file).
 
 Pure encoding and validation: bytes in, checked descriptors out. Every
 failure raises IndexFormatError naming the source, the section and the
@@ -19,11 +19,17 @@ from ._validation import INT64_MAX, INT64_MIN, SEED_LIMIT
 from .errors import IndexFormatError
 
 MAGIC = b"\x89VSX\r\n\x1a\n"
-MAJOR = 2
+MAJOR = 3
 MINOR = 0
-# Major versions this reader understands: 1.x has no slot states (every slot live).
-READABLE_MAJORS = (1, 2)
+# Major versions this reader understands: 1.x has no slot states (every slot live); before 3.x
+# every file stores float32 rows (no "storage" key).
+READABLE_MAJORS = (1, 2, 3)
 FIRST_MAJOR_WITH_STATES = 2
+FIRST_MAJOR_WITH_STORAGE = 3
+STORAGE_KEY = "storage"
+DEFAULT_STORAGE = "float32"
+# The element type of the vectors section per storage: halves as their raw bits.
+ROW_DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<u2")}
 SLOT_STATES_SECTION = _core.SLOT_STATES_SECTION
 ENDIAN_MARK = 0x01020304
 HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, endian mark, descriptor length, two CRCs
@@ -66,10 +72,15 @@ def has_slot_states(d: dict[str, Any]) -> bool:
     return d["format_version"][0] >= FIRST_MAJOR_WITH_STATES
 
 
+def storage_of(d: dict[str, Any]) -> str:
+    """How a (checked) descriptor's file stores its rows."""
+    return d[STORAGE_KEY] if d["format_version"][0] >= FIRST_MAJOR_WITH_STORAGE else DEFAULT_STORAGE
+
+
 def section_specs(d: dict[str, Any]) -> list[SectionSpec]:
     """The sections a descriptor implies, in file order."""
     n, M = d["count"], d["M"]
-    specs = [SectionSpec("vectors", np.dtype("<f4"), (n, d["row_stride"]))]
+    specs = [SectionSpec("vectors", ROW_DTYPES[storage_of(d)], (n, d["row_stride"]))]
     if d["metric"] in _core.ROW_SCALAR_SECTIONS:
         specs.append(SectionSpec(_core.ROW_SCALAR_SECTIONS[d["metric"]], np.dtype("<f4"), (n,)))
     specs += [
@@ -197,8 +208,16 @@ class Reader:
         self._int(d, "entry_point", -1, count - 1)
         self._int(d, "max_id", -1 if count == 0 else INT64_MIN, INT64_MAX)
         self._int(d, "upper_blocks", 0, _core.MAX_UPPER_BLOCKS)
-        if self._int(d, "row_stride", 1, _core.row_stride(limits.MAX_DIM)) != _core.row_stride(dim):
-            raise self.fail(f"'row_stride' must be {_core.row_stride(dim)} for dim {dim}", "descriptor")
+        storage = DEFAULT_STORAGE
+        if d["format_version"][0] >= FIRST_MAJOR_WITH_STORAGE:
+            storage = d.get(STORAGE_KEY)
+            if storage not in ROW_DTYPES:
+                raise self.fail(f"'{STORAGE_KEY}' must be one of {', '.join(ROW_DTYPES)}; got {storage!r:.40}", "descriptor")
+            if metric == "custom" and storage != DEFAULT_STORAGE:
+                raise self.fail(f"a custom metric needs {DEFAULT_STORAGE} rows, not {storage}", "descriptor")
+        stride = _core.row_stride(dim, storage)
+        if self._int(d, "row_stride", 1, _core.row_stride(limits.MAX_DIM, storage)) != stride:
+            raise self.fail(f"'row_stride' must be {stride} for dim {dim} ({storage} rows)", "descriptor")
         if has_slot_states(d):
             fraction = d.get(CONSOLIDATE_FRACTION_KEY)
             if type(fraction) is not float or not 0.0 <= fraction <= 1.0:

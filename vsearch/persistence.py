@@ -47,6 +47,7 @@ def _descriptor(core: Any, spec: MetricSpec, layout: dict[str, Any]) -> dict[str
         "ef_construction": core.ef_construction,
         "ef": core.ef,
         "seed": core.seed,
+        _format.STORAGE_KEY: core.storage,
         _format.CONSOLIDATE_FRACTION_KEY: float(core.consolidate_fraction),
         **layout,
     }
@@ -165,7 +166,8 @@ def _metric(reader: _format.Reader, d: dict[str, Any], sections: list[_format.Se
 
 def _params(d: dict[str, Any], spec: MetricSpec) -> Any:
     return _core.make_params(
-        d["dim"], d["metric"], d["M"], d["ef_construction"], d["ef"], d["seed"], **spec.native_args()
+        d["dim"], d["metric"], d["M"], d["ef_construction"], d["ef"], d["seed"], **spec.native_args(),
+        storage=_format.storage_of(d),
     )
 
 
@@ -289,7 +291,7 @@ def verify_core(core: Any, mapped: MappedFile | None) -> None:
 
 
 def info(path: PathLike) -> dict[str, Any]:
-    """Reads only the header and descriptor (see vsearch.info)."""
+    """Reads only the header and descriptor (see vsearch.info), storage included."""
     name = os.fspath(path)
     reader = _format.Reader(name)
     with open(name, "rb") as f:
@@ -300,6 +302,7 @@ def info(path: PathLike) -> dict[str, Any]:
     keys = ("dim", "metric", "metric_params", "count", "M", "ef_construction", "ef", "seed", "max_level", "library")
     result = {key: descriptor.get(key) for key in keys}
     result["format_version"] = tuple(descriptor["format_version"])
+    result["storage"] = _format.storage_of(descriptor)
     result["file_size"] = size
     result["sections"] = [
         {"name": s.spec.name, "offset": s.offset, "length": s.spec.length, "checksum": s.checksum} for s in sections

@@ -155,7 +155,7 @@ void HnswIndex::search_filtered(const float* queries, std::size_t n, std::size_t
     const std::uint64_t entry = entry_.load(std::memory_order_acquire);
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {
-        const ContextPool::Lease lease = contexts_.take(space_.scratch_size());
+        const ContextPool::Lease lease = contexts_.take(context_scratch());
         SearchContext& ctx = *lease;
         SlotSet own;
         if (filter.kind == IdFilter::Kind::kQueryIds) own.reset(count_);

@@ -47,7 +47,7 @@ HnswIndex::HnswIndex(const IndexParams& params)
       level_scale_(1.0 / std::log(static_cast<double>(params.M))),
       ef_(params.ef),
       level_rng_(params.seed),
-      store_(params.dim, space_.uses_row_scalar()),
+      store_(params.dim, params.storage, space_.uses_row_scalar()),
       links_(params.M) {
     if (params.dim == 0 || params.dim > kMaxDim)
         throw std::invalid_argument("dim must be in [1, " + std::to_string(kMaxDim) + "]");
@@ -56,6 +56,10 @@ HnswIndex::HnswIndex(const IndexParams& params)
         throw std::invalid_argument("ef and ef_construction must be in [1, " + std::to_string(kMaxEf) + "]");
     if (params.metric_params.gssf_block_size > kMaxGssfBlockSize)
         throw std::invalid_argument("gssf block_size must be at most " + std::to_string(kMaxGssfBlockSize));
+    if (params.metric == MetricKind::kCustom && params.storage != Storage::kFloat32)
+        throw std::invalid_argument("a custom metric reads float32 rows: use storage float32 with it");
+    if (params.storage != Storage::kFloat32 && params.storage != Storage::kFloat16)
+        throw std::invalid_argument("unknown storage");
 }
 
 HnswIndex::~HnswIndex() = default;
@@ -155,12 +159,23 @@ void HnswIndex::check_rows(const float* rows, std::size_t n, const char* what) c
     }
 }
 
+void HnswIndex::check_storable(const float* rows, std::size_t n) const {
+    if (store_.storage() != Storage::kFloat16) return;
+    for (std::size_t i = 0; i < n * params_.dim; ++i)
+        if (!(std::abs(rows[i]) <= kHalfMax))
+            throw InvalidVectorError("vectors row " + std::to_string(i / params_.dim) + " holds " +
+                                     std::to_string(rows[i]) + ", beyond the +-65504 that storage float16 holds: "
+                                     "scale the vectors or use storage float32");
+}
+
 AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::size_t n, std::size_t threads,
                           const std::function<void(std::size_t)>& progress, bool replace) {
     if (read_only_) throw ReadOnlyError(kReadOnlyMessage);
     AddOutcome outcome;
     if (n == 0) return outcome;
     check_rows(vectors, n, "vectors");
+    check_storable(vectors, n);
+    std::vector<float> widened(store_.storage() == Storage::kFloat32 ? 0 : params_.dim);  // a vector as stored
     bool grows_past_tombstones;
     {
         GrowthLock::Shared lock(growth_);
@@ -224,7 +239,7 @@ AddOutcome HnswIndex::add(const float* vectors, const std::int64_t* ids, std::si
                 const std::uint32_t node = nodes[i];
                 const float* v = vectors + i * params_.dim;
                 const std::int64_t id = ids != nullptr ? ids[i] : outcome.first_auto_id + static_cast<std::int64_t>(i);
-                store_.set(node, v, space_.row_scalar(v));
+                store_.set_scalar(node, space_.row_scalar(store_.set(node, v, widened.data())));
                 links_.init_node(node, levels[i]);
                 ids_[node] = id;
                 states_[node] = static_cast<std::uint8_t>(SlotState::kLive);
@@ -269,7 +284,7 @@ std::vector<HnswIndex::ContextPool::Lease> HnswIndex::contexts_for_insert(std::s
     std::vector<ContextPool::Lease> contexts;
     contexts.reserve(workers);
     for (std::size_t w = 0; w < workers; ++w) {
-        contexts.push_back(contexts_.take(space_.scratch_size()));
+        contexts.push_back(contexts_.take(context_scratch()));
         contexts.back()->reserve_for_insert(total, params_.ef_construction, params_.M, top_level);
     }
     return contexts;
@@ -508,7 +523,7 @@ void HnswIndex::search(const float* queries, std::size_t n, std::size_t k, std::
     GrowthLock::Shared lock(growth_);
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {
-        const ContextPool::Lease lease = contexts_.take(space_.scratch_size());
+        const ContextPool::Lease lease = contexts_.take(context_scratch());
         SearchContext& ctx = *lease;
         std::size_t i;
         while (queue.pop(&i))
@@ -521,7 +536,9 @@ std::ptrdiff_t HnswIndex::get(const std::int64_t* ids, std::size_t n, float* out
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t slot = slots_.find(ids[i], ids_.data());
         if (slot == LabelMap::kAbsent) return static_cast<std::ptrdiff_t>(i);
-        std::copy(store_.row(slot), store_.row(slot) + params_.dim, out + i * params_.dim);
+        float* row = out + i * params_.dim;
+        const float* stored = store_.widened(slot, row);
+        if (stored != row) std::copy(stored, stored + params_.dim, row);
     }
     return -1;
 }

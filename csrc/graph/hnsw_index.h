@@ -58,6 +58,7 @@ struct IndexParams {
     std::uint64_t seed = 0;
     SimdLevel simd = SimdLevel::kScalar;
     MetricParams metric_params;
+    Storage storage = Storage::kFloat32;
 };
 
 // A vector the metric cannot use: NaN/inf anywhere, or a zero vector for a
@@ -101,7 +102,7 @@ struct SavedLayout {
 
 // Pointers to the sections of a saved index, in the file's layout.
 struct SavedSections {
-    const float* vectors = nullptr;         // count x row_stride
+    const void* vectors = nullptr;          // count x row_stride, of the index's storage
     const float* row_scalars = nullptr;     // count (metrics with a row scalar)
     const std::int64_t* ids = nullptr;      // count
     const std::uint8_t* levels = nullptr;   // count
@@ -202,6 +203,8 @@ public:
 
     // Throws InvalidVectorError naming the first row the metric cannot use.
     void check_rows(const float* rows, std::size_t n, const char* what) const;
+    // Throws InvalidVectorError for a value the storage cannot hold (float16: beyond +-65504).
+    void check_storable(const float* rows, std::size_t n) const;
 
     // k nearest neighbours of each of n queries into out_ids/out_distances
     // (n*k each, row-major). Missing results are id -1, distance +inf.
@@ -273,7 +276,9 @@ private:
     }
 
     float distance_to(const Prepared& query, std::uint32_t node) const {
-        return space_.distance(query, store_.row(node), store_.scalar(node));
+        return store_.storage() == Storage::kFloat16
+                   ? space_.distance(query, store_.row<Half>(node), store_.scalar(node))
+                   : space_.distance(query, store_.row<float>(node), store_.scalar(node));
     }
     bool is_live(std::uint32_t node) const { return states_[node] == static_cast<std::uint8_t>(SlotState::kLive); }
     bool is_removed(std::uint32_t node) const {
@@ -284,10 +289,18 @@ private:
     // fully checked until verify(), any slot that is not live).
     bool filters_results() const { return removed_ > 0 || (read_only_ && live_count() < count_); }
     bool same_vector(std::uint32_t a, std::uint32_t b) const {
-        return std::memcmp(store_.row(a), store_.row(b), params_.dim * sizeof(float)) == 0;
+        return store_.same_rows(a, b);
     }
+    // A stored node as the query of distances: `scratch` holds
+    // context_scratch() floats (the metric's, then room to widen halves).
     Prepared prepare_node(std::uint32_t node, float* scratch) const {
-        return space_.prepare(store_.row(node), Side::kBuild, scratch);
+        if (store_.storage() == Storage::kFloat32) return space_.prepare(store_.row<float>(node), Side::kBuild, scratch);
+        float* widened = scratch + space_.scratch_size();
+        space_.widen(store_.row<Half>(node), widened);
+        return space_.prepare(widened, Side::kBuild, scratch);
+    }
+    std::size_t context_scratch() const {
+        return space_.scratch_size() + (store_.storage() == Storage::kFloat32 ? 0 : params_.dim);
     }
 
     int draw_level();

@@ -373,7 +373,7 @@ void HnswIndex::compact_locked() {
         renumbered[slot] = next++;
         upper_blocks += static_cast<std::size_t>(links_.level(node));
     }
-    VectorStore store(params_.dim, store_.with_scalar());
+    VectorStore store(params_.dim, store_.storage(), store_.with_scalar());
     store.reserve(live, 0);
     LinkStore links(params_.M);
     links.reserve(live, 0);
@@ -388,7 +388,7 @@ void HnswIndex::compact_locked() {
         const std::uint32_t node = renumbered[slot];
         if (node == kNoSlot) continue;
         const auto old = static_cast<std::uint32_t>(slot);
-        store.set(node, store_.row(old), store_.scalar(old));
+        store.copy_slot(store_, old, node);
         const int top = links_.level(old);
         links.init_node(node, top);
         for (int level = 0; level <= top; ++level) {

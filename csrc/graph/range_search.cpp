@@ -45,7 +45,7 @@ void HnswIndex::range_search(const float* queries, std::size_t n, float radius, 
     const std::size_t capacity = std::min(ef, live_count());
     WorkQueue queue(n);
     run_workers(worker_count(threads, n), [&](std::size_t) {
-        const ContextPool::Lease lease = contexts_.take(space_.scratch_size());
+        const ContextPool::Lease lease = contexts_.take(context_scratch());
         SearchContext& ctx = *lease;
         SlotSet own;
         if (filter && filter->kind == IdFilter::Kind::kQueryIds) own.reset(count_);

@@ -276,24 +276,28 @@ void HnswIndex::check_vectors() const {
     // would silently skew distances, so each must match its row (up to the
     // rounding of another machine's kernels).
     constexpr double kScalarTolerance = 1e-5;
-    const std::size_t padding = store_.stride() - params_.dim;
+    const std::size_t element = VectorStore::element_bytes(store_.storage());
+    const std::size_t used_bytes = params_.dim * element;
+    std::vector<float> widened(params_.dim);
+    const auto all_zero = [](const std::uint8_t* from, const std::uint8_t* to) {
+        return std::all_of(from, to, [](std::uint8_t byte) { return byte == 0; });
+    };
     for (std::size_t node = 0; node < count_; ++node) {
-        const float* row = store_.row(node);
+        const auto* bytes = static_cast<const std::uint8_t*>(store_.rows_data()) + node * store_.row_bytes();
         if (states_[node] == static_cast<std::uint8_t>(SlotState::kFree)) {  // invariants 13 and 15
-            const bool zero = std::all_of(row, row + store_.stride(), [](float x) { return x == 0.0f && !std::signbit(x); });
-            if (!zero || (store_.with_scalar() && store_.scalar(node) != 0.0f))
+            if (!all_zero(bytes, bytes + store_.row_bytes()) || (store_.with_scalar() && store_.scalar(node) != 0.0f))
                 throw FormatError("vectors", "free slot " + at(node) + " holds a vector (or row scalar); it must be all zero");
             continue;
         }
+        const float* row = store_.widened(node, widened.data());
         try {
             check_rows(row, 1, "vectors");  // the same rules as add()
         } catch (const InvalidVectorError& e) {
             throw FormatError("vectors", "row " + at(node) + ": " + e.what());
         }
-        for (std::size_t j = 0; j < padding; ++j)
-            if (row[params_.dim + j] != 0.0f || std::signbit(row[params_.dim + j]))
-                throw FormatError("vectors", "row " + at(node) + " has non-zero padding after its " +
-                                                 std::to_string(params_.dim) + " floats");
+        if (!all_zero(bytes + used_bytes, bytes + store_.row_bytes()))
+            throw FormatError("vectors", "row " + at(node) + " has non-zero padding after its " +
+                                             std::to_string(params_.dim) + " values");
         if (!space_.uses_row_scalar()) continue;
         const double expected = space_.row_scalar(row);
         // SNR's scalar is a mean, which may be ~0: measure it against the row's size.

@@ -95,6 +95,12 @@ float l2sq_shifted_avx2(const float* a, const Row* b, float shift, std::size_t n
     return sum;
 }
 
+void widen_avx2(const Half* in, float* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + kWidth <= n; i += kWidth) _mm256_storeu_ps(out + i, load(in + i));
+    for (; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
 template <class Row>
 RowKernels<Row> avx2_row_kernels() {
     return {&l2sq_avx2<Row>, &dot_avx2<Row>, &l2sq_shifted_avx2<Row>};
@@ -102,7 +108,9 @@ RowKernels<Row> avx2_row_kernels() {
 
 }  // namespace
 
-KernelTable avx2_kernels() { return {SimdLevel::kAvx2, avx2_row_kernels<float>(), avx2_row_kernels<Half>()}; }
+KernelTable avx2_kernels() {
+    return {SimdLevel::kAvx2, avx2_row_kernels<float>(), avx2_row_kernels<Half>(), &widen_avx2};
+}
 
 }  // namespace vsearch
 

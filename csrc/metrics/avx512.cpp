@@ -100,6 +100,12 @@ float l2sq_shifted_avx512(const float* a, const Row* b, float shift, std::size_t
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+void widen_avx512(const Half* in, float* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + kWidth <= n; i += kWidth) _mm512_storeu_ps(out + i, load(in + i));
+    if (i < n) _mm512_mask_storeu_ps(out + i, tail_mask(n - i), load_tail(in + i, n - i));
+}
+
 template <class Row>
 RowKernels<Row> avx512_row_kernels() {
     return {&l2sq_avx512<Row>, &dot_avx512<Row>, &l2sq_shifted_avx512<Row>};
@@ -107,7 +113,9 @@ RowKernels<Row> avx512_row_kernels() {
 
 }  // namespace
 
-KernelTable avx512_kernels() { return {SimdLevel::kAvx512, avx512_row_kernels<float>(), avx512_row_kernels<Half>()}; }
+KernelTable avx512_kernels() {
+    return {SimdLevel::kAvx512, avx512_row_kernels<float>(), avx512_row_kernels<Half>(), &widen_avx512};
+}
 
 }  // namespace vsearch
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "../storage/half.h"
+
 namespace vsearch {
 
 enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
@@ -22,7 +24,6 @@ template <class Row>
 using ShiftedKernelOf = float (*)(const float* a, const Row* b, float shift, std::size_t n);
 using PairKernel = PairKernelOf<float>;
 using ShiftedKernel = ShiftedKernelOf<float>;
-using Half = std::uint16_t;
 
 // The three kernels for rows of one element type.
 template <class Row>
@@ -32,10 +33,14 @@ struct RowKernels {
     ShiftedKernelOf<Row> l2sq_shifted;  // sum (a_i - b_i - shift)^2: squared L2 of mean-centred vectors (SNR)
 };
 
+// Widens n halves to floats (a stored half row used as the query of distances).
+using WidenKernel = void (*)(const Half* in, float* out, std::size_t n);
+
 struct KernelTable {
     SimdLevel level;
     RowKernels<float> f32;
     RowKernels<Half> f16;
+    WidenKernel widen;
 };
 
 KernelTable scalar_kernels();

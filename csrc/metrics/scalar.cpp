@@ -58,6 +58,10 @@ float l2sq_shifted_scalar(const float* a, const Row* b, float shift, std::size_t
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+void widen_scalar(const Half* in, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
 template <class Row>
 RowKernels<Row> scalar_row_kernels() {
     return {&l2sq_scalar<Row>, &dot_scalar<Row>, &l2sq_shifted_scalar<Row>};
@@ -65,6 +69,8 @@ RowKernels<Row> scalar_row_kernels() {
 
 }  // namespace
 
-KernelTable scalar_kernels() { return {SimdLevel::kScalar, scalar_row_kernels<float>(), scalar_row_kernels<Half>()}; }
+KernelTable scalar_kernels() {
+    return {SimdLevel::kScalar, scalar_row_kernels<float>(), scalar_row_kernels<Half>(), &widen_scalar};
+}
 
 }  // namespace vsearch

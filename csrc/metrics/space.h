@@ -93,6 +93,9 @@ public:
         return kind_ == MetricKind::kSnr ? distance * q.factor : distance;
     }
 
+    // A stored row of halves as floats, with the SIMD level's conversion.
+    void widen(const Half* row, float* out) const { kernels_.widen(row, out, dim_); }
+
     // One-off distance between two raw vectors (tests, reference checks).
     float pair_distance(const float* a, const float* b) const;
 

@@ -40,6 +40,16 @@ std::size_t row_count(const FloatRows& rows, std::size_t dim, const char* what) 
 
 using Floats = py::array_t<float, py::array::c_style>;
 
+// Storage names as the package and the file format spell them.
+vsearch::Storage storage_from_name(const std::string& name) {
+    if (name == "float32") return vsearch::Storage::kFloat32;
+    if (name == "float16") return vsearch::Storage::kFloat16;
+    throw std::invalid_argument("unknown storage '" + name + "': expected float32 or float16");
+}
+std::string storage_name(vsearch::Storage storage) {
+    return storage == vsearch::Storage::kFloat16 ? "float16" : "float32";
+}
+
 // Everything that defines an index, from Python values. A custom metric comes
 // as the address of a compiled function (numba cfunc), which the caller keeps
 // alive for as long as the index.
@@ -47,7 +57,7 @@ vsearch::IndexParams make_params(std::size_t dim, const std::string& metric, std
                                  std::size_t ef_construction, std::size_t ef, std::uint64_t seed,
                                  const std::optional<Floats>& gssf_diagonal, const std::optional<Floats>& gssf_blocks,
                                  std::size_t gssf_block_size, std::uintptr_t custom_address,
-                                 const std::optional<std::string>& simd) {
+                                 const std::optional<std::string>& simd, const std::string& storage) {
     vsearch::IndexParams params;
     params.dim = dim;
     params.metric = vsearch::metric_from_name(metric);
@@ -60,6 +70,7 @@ vsearch::IndexParams make_params(std::size_t dim, const std::string& metric, std
     if (gssf_blocks) params.metric_params.gssf_blocks.assign(gssf_blocks->data(), gssf_blocks->data() + gssf_blocks->size());
     params.metric_params.gssf_block_size = gssf_block_size;
     params.metric_params.custom = reinterpret_cast<vsearch::CustomKernel>(custom_address);
+    params.storage = storage_from_name(storage);
     vsearch::Space check(params.metric, dim, params.simd, params.metric_params);  // throws for bad parameters
     return params;
 }
@@ -348,7 +359,11 @@ py::dict section_views(const HnswIndex& index, const vsearch::SavedLayout& layou
         return array;
     };
     py::dict views;
-    views["vectors"] = view(s.vectors, {n, static_cast<py::ssize_t>(index.row_stride())});
+    const std::vector<py::ssize_t> rows{n, static_cast<py::ssize_t>(index.row_stride())};
+    if (index.params().storage == vsearch::Storage::kFloat16)
+        views["vectors"] = view(static_cast<const vsearch::Half*>(s.vectors), rows);
+    else
+        views["vectors"] = view(static_cast<const float*>(s.vectors), rows);
     if (const char* scalars = vsearch::row_scalar_section(index.params().metric)) views[scalars] = view(s.row_scalars, {n});
     views["ids"] = view(s.ids, {n});
     views["levels"] = view(s.levels, {n});
@@ -413,7 +428,11 @@ py::tuple map_sections(const vsearch::IndexParams& params, const py::dict& layou
     const std::size_t n = saved.count;
     const std::size_t M = params.M;
     vsearch::SavedSections s;
-    s.vectors = section_pointer<float>(sections, "vectors", n * vsearch::VectorStore::padded_stride(params.dim));
+    const std::size_t row_elements = n * vsearch::VectorStore::padded_stride(params.dim, params.storage);
+    if (params.storage == vsearch::Storage::kFloat16)
+        s.vectors = section_pointer<vsearch::Half>(sections, "vectors", row_elements);
+    else
+        s.vectors = section_pointer<float>(sections, "vectors", row_elements);
     if (const char* scalars = vsearch::row_scalar_section(params.metric))
         s.row_scalars = section_pointer<float>(sections, scalars, n);
     s.ids = section_pointer<std::int64_t>(sections, "ids", n);
@@ -512,7 +531,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("ef_construction") = vsearch::kDefaultEfConstruction, py::arg("ef") = vsearch::kDefaultEf,
           py::arg("seed") = 0,
           py::arg("gssf_diagonal") = py::none(), py::arg("gssf_blocks") = py::none(), py::arg("gssf_block_size") = 0,
-          py::arg("custom_address") = 0, py::arg("simd") = py::none());
+          py::arg("custom_address") = 0, py::arg("simd") = py::none(), py::arg("storage") = "float32");
     m.def("distance", &kernel_distance, py::arg("params"), py::arg("a"), py::arg("b"),
           "Distance between two vectors as an index with these parameters computes it (for tests).");
     m.def(
@@ -521,7 +540,7 @@ PYBIND11_MODULE(_core, m) {
             if (a.ndim() != 1) throw std::invalid_argument("a must be a 1-D array");
             return kernel_distance(make_params(static_cast<std::size_t>(a.shape(0)), metric, vsearch::kDefaultM,
                                                vsearch::kDefaultEfConstruction, vsearch::kDefaultEf, 0, std::nullopt,
-                                               std::nullopt, 0, 0, simd),
+                                               std::nullopt, 0, 0, simd, "float32"),
                                    a, b);
         },
         py::arg("metric"), py::arg("a"), py::arg("b"), py::arg("simd"),
@@ -538,12 +557,17 @@ PYBIND11_MODULE(_core, m) {
         py::arg("values"), "The halves the index stores for float32 values (round to nearest even; for tests).");
     m.def(
         "from_halves",
-        [](const Halves& values) {
+        [](const Halves& values, const std::optional<std::string>& simd) {
             Floats out(values.size());
-            for (py::ssize_t i = 0; i < values.size(); ++i) out.mutable_data()[i] = vsearch::half_to_float(values.data()[i]);
+            if (simd)
+                vsearch::kernels_for(vsearch::level_from_name(*simd)).widen(values.data(), out.mutable_data(),
+                                                                            static_cast<std::size_t>(values.size()));
+            else
+                for (py::ssize_t i = 0; i < values.size(); ++i) out.mutable_data()[i] = vsearch::half_to_float(values.data()[i]);
             return out;
         },
-        py::arg("values"), "Halves widened to float32 as the scalar kernels read them (for tests).");
+        py::arg("values"), py::arg("simd") = py::none(),
+        "Halves widened to float32: by the portable conversion, or by one SIMD level's widen kernel (for tests).");
     m.def("supported_simd_levels", &supported_level_names);
     m.def("crc32c", &crc32c_of, py::arg("data"), py::arg("value") = 0,
           "CRC-32C of a buffer, continuing from `value`.");
@@ -583,7 +607,13 @@ PYBIND11_MODULE(_core, m) {
     // The file layout the stored rows dictate (vsearch/FORMAT.md): rows start on
     // cache lines, so mapped sections must be aligned at least as much.
     m.attr("ROW_ALIGNMENT") = vsearch::kCacheLine;
-    m.def("row_stride", &vsearch::VectorStore::padded_stride, py::arg("dim"), "Floats per stored row of dimension dim.");
+    m.def(
+        "row_stride",
+        [](std::size_t dim, const std::string& storage) {
+            return vsearch::VectorStore::padded_stride(dim, storage_from_name(storage));
+        },
+        py::arg("dim"), py::arg("storage") = "float32", "Elements per stored row of dimension dim.");
+    m.attr("STORAGES") = py::make_tuple("float32", "float16");
     // The metrics by name, and the file sections that belong to one.
     std::vector<std::string> metrics;
     py::dict row_scalar_sections;
@@ -627,6 +657,7 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
         .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; })
         .def_property_readonly("simd", [](const HnswIndex& i) { return vsearch::level_name(i.params().simd); })
+        .def_property_readonly("storage", [](const HnswIndex& i) { return storage_name(i.params().storage); })
         .def_property("ef", &HnswIndex::ef, &HnswIndex::set_ef)
         .def("memory_bytes", &HnswIndex::memory_bytes)
         .def("reserved_bytes", &HnswIndex::reserved_bytes)

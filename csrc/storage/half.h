@@ -8,6 +8,8 @@
 
 namespace vsearch {
 
+using Half = std::uint16_t;  // the bits of one IEEE 754 binary16
+
 // The largest finite half; a vector stored as halves must stay within it.
 constexpr float kHalfMax = 65504.0f;
 
