@@ -23,16 +23,21 @@ def require_level(level: str) -> None:
         pytest.skip(f"SIMD level {level!r} not supported on this CPU (available: {available_levels()})")
 
 
-def place_vector(x: np.ndarray, aligned: bool) -> np.ndarray:
-    """Copy ``x`` (float32, 1-D) into a buffer at a 64-byte-aligned or a deliberately unaligned address.
+# What surrounds a placed vector: huge values of its element type (halves: 0x7bff = 65504).
+GARBAGE = {np.dtype(np.float32): 3.0e7, np.dtype(np.uint16): 0x7BFF}
 
-    Unaligned = a view ``buf[off + 1 : off + 1 + d]`` starting 4 bytes after a 64-byte boundary,
+
+def place_vector(x: np.ndarray, aligned: bool) -> np.ndarray:
+    """Copy ``x`` (1-D float32, or uint16 halves) into a buffer at a 64-byte-aligned or a deliberately
+    unaligned address.
+
+    Unaligned = a view ``buf[off + 1 : off + 1 + d]`` starting one element after a 64-byte boundary,
     so it is aligned to neither 16, 32 nor 64 bytes.  The buffer around the view is filled with
     huge garbage values: a kernel that reads past either end of the view would be visibly wrong.
     """
     d = x.shape[0]
-    buf = np.full(d + 64, 3.0e7, dtype=np.float32)
-    off = (-buf.ctypes.data % 64) // 4           # first 64-byte aligned element
+    buf = np.full(d + 64, GARBAGE[x.dtype], dtype=x.dtype)
+    off = (-buf.ctypes.data % 64) // x.dtype.itemsize  # first 64-byte aligned element
     start = off if aligned else off + 1
     view = buf[start:start + d]
     view[:] = x

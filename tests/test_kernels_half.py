@@ -9,32 +9,12 @@ import numpy as np
 import pytest
 
 from vsearch import _core
-from helpers import require_level
+from helpers import place_vector, require_level
 
 from test_kernels import ALL_LEVELS, DIMS
 
 KERNELS = ("l2sq", "dot", "l2sq_shifted")
 RTOL = 2e-5
-
-
-def place_halves(h: np.ndarray, aligned: bool) -> np.ndarray:
-    """``h`` (uint16) copied to a 64-byte-aligned address or 2 bytes past one, in a buffer of
-    huge halves (0x7bff = 65504) so that a kernel reading past either end is visibly wrong."""
-    buf = np.full(len(h) + 64, 0x7BFF, dtype=np.uint16)
-    off = (-buf.ctypes.data % 64) // 2
-    start = off if aligned else off + 1
-    view = buf[start:start + len(h)]
-    view[:] = h
-    return view
-
-
-def place_floats(x: np.ndarray, aligned: bool) -> np.ndarray:
-    buf = np.full(len(x) + 32, 3.0e7, dtype=np.float32)
-    off = (-buf.ctypes.data % 64) // 4
-    start = off if aligned else off + 1
-    view = buf[start:start + len(x)]
-    view[:] = x
-    return view
 
 
 def reference(kernel: str, a: np.ndarray, b: np.ndarray, shift: float) -> float:
@@ -56,7 +36,7 @@ def test_half_kernels_match_numpy_on_the_decoded_halves(level, kernel, aligned):
         a = rng.standard_normal(dim).astype(np.float32)
         b = rng.standard_normal(dim).astype(np.float16)
         shift = float(rng.standard_normal())
-        got = _core.half_kernel(kernel, place_floats(a, aligned), place_halves(b.view(np.uint16), aligned), shift, level)
+        got = _core.half_kernel(kernel, place_vector(a, aligned), place_vector(b.view(np.uint16), aligned), shift, level)
         want = reference(kernel, a, b, shift)
         scale = float((np.abs(a.astype(np.float64)) * np.abs(b.astype(np.float64))).sum()
                       + (a.astype(np.float64) ** 2).sum() + (b.astype(np.float64) ** 2).sum() + dim * shift * shift)
