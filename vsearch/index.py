@@ -128,7 +128,7 @@ class MemoryUsage(NamedTuple):
 
 
 class Index:
-    """An approximate nearest-neighbour index (HNSW) over float32 vectors.
+    """An approximate nearest-neighbour index (HNSW) over float32 vectors (kept as float32 or float16).
 
     Args:
         dim: dimension of the vectors.

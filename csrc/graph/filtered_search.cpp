@@ -126,7 +126,7 @@ void HnswIndex::scan_filtered(const Prepared& query, const CallFilter& call, con
                               TopK& top) const {
     if (allowed.allowed) {
         const std::vector<std::uint32_t>& slots = allowed.allowed->slots();
-        const std::size_t row_bytes = params_.dim * sizeof(float);
+        const std::size_t row_bytes = store_.row_bytes();
         for (std::size_t j = 0; j < slots.size(); ++j) {
             if (j + kScanPrefetchRows < slots.size()) store_.prefetch(slots[j + kScanPrefetchRows], row_bytes);
             top.offer(distance_to(query, slots[j]), ids_[slots[j]]);

@@ -321,8 +321,7 @@ private:
     // Room for `total` vectors, growing geometrically / to exactly `capacity`.
     void reserve_for(std::size_t total);
     void reserve_exactly(std::size_t capacity, std::size_t total);
-    std::vector<ContextPool::Lease> contexts_for_insert(std::size_t workers, std::size_t total,
-                                                                    int top_level);
+    std::vector<ContextPool::Lease> contexts_for_insert(std::size_t workers, std::size_t total, int top_level);
     void insert(std::uint32_t node, SearchContext& ctx);
     std::uint32_t greedy_descend(const Prepared& query, std::uint32_t entry, int from_level, int to_level) const;
     // The beam search of one level. `live_only`: results only from live nodes
