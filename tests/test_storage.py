@@ -89,7 +89,7 @@ def test_round_trips_keep_storage_and_results(tmp_path):
         got = again.search(queries, k=10, ef=50)
         np.testing.assert_array_equal(got.ids, want.ids)
         np.testing.assert_array_equal(got.distances, want.distances)
-    assert vsearch.info(path)["format_version"] == (3, 0)
+    assert vsearch.info(path)["format_version"] == (3, 0) and vsearch.info(path)["storage"] == "float16"
 
 
 def test_changes_on_half_rows_keep_them_as_stored():
