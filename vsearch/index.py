@@ -493,9 +493,9 @@ class Index:
         rows = 1 if queries.ndim == 1 else queries.shape[0]
         try:
             if filter is None:
-                return SearchResult._make(self._core.search(queries, k, ef, threads, plan == "exact"))
+                return _new_result(SearchResult, self._core.search(queries, k, ef, threads, plan == "exact"))
             spec = filters.core_filter(filter, rows)
-            return SearchResult._make(self._core.search_filtered(queries, k, ef, threads, spec, plan))
+            return _new_result(SearchResult, self._core.search_filtered(queries, k, ef, threads, spec, plan))
         except MemoryError:  # numpy's, for the result arrays, or the core's
             raise self._no_room_for_results(rows, k) from None
 

@@ -58,8 +58,6 @@ HnswIndex::HnswIndex(const IndexParams& params)
         throw std::invalid_argument("gssf block_size must be at most " + std::to_string(kMaxGssfBlockSize));
     if (params.metric == MetricKind::kCustom && params.storage != Storage::kFloat32)
         throw std::invalid_argument("a custom metric reads float32 rows: use storage float32 with it");
-    if (params.storage != Storage::kFloat32 && params.storage != Storage::kFloat16)
-        throw std::invalid_argument("unknown storage");
 }
 
 HnswIndex::~HnswIndex() = default;
@@ -537,7 +535,7 @@ std::ptrdiff_t HnswIndex::get(const std::int64_t* ids, std::size_t n, float* out
         const std::uint32_t slot = slots_.find(ids[i], ids_.data());
         if (slot == LabelMap::kAbsent) return static_cast<std::ptrdiff_t>(i);
         float* row = out + i * params_.dim;
-        const float* stored = store_.widened(slot, row);
+        const float* stored = stored_vector(slot, row);
         if (stored != row) std::copy(stored, stored + params_.dim, row);
     }
     return -1;

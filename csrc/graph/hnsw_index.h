@@ -291,13 +291,17 @@ private:
     bool same_vector(std::uint32_t a, std::uint32_t b) const {
         return store_.same_rows(a, b);
     }
+    // A node's vector as stored, as float32: its row, or its halves widened
+    // into `out` (dim floats) with the SIMD level's kernel.
+    const float* stored_vector(std::uint32_t node, float* out) const {
+        if (store_.storage() == Storage::kFloat32) return store_.row<float>(node);
+        space_.widen(store_.row<Half>(node), out);
+        return out;
+    }
     // A stored node as the query of distances: `scratch` holds
     // context_scratch() floats (the metric's, then room to widen halves).
     Prepared prepare_node(std::uint32_t node, float* scratch) const {
-        if (store_.storage() == Storage::kFloat32) return space_.prepare(store_.row<float>(node), Side::kBuild, scratch);
-        float* widened = scratch + space_.scratch_size();
-        space_.widen(store_.row<Half>(node), widened);
-        return space_.prepare(widened, Side::kBuild, scratch);
+        return space_.prepare(stored_vector(node, scratch + space_.scratch_size()), Side::kBuild, scratch);
     }
     std::size_t context_scratch() const {
         return space_.scratch_size() + (store_.storage() == Storage::kFloat32 ? 0 : params_.dim);

@@ -289,7 +289,7 @@ void HnswIndex::check_vectors() const {
                 throw FormatError("vectors", "free slot " + at(node) + " holds a vector (or row scalar); it must be all zero");
             continue;
         }
-        const float* row = store_.widened(node, widened.data());
+        const float* row = stored_vector(static_cast<std::uint32_t>(node), widened.data());
         try {
             check_rows(row, 1, "vectors");  // the same rules as add()
         } catch (const InvalidVectorError& e) {

@@ -96,13 +96,6 @@ public:
     const Row* row(std::size_t slot) const {
         return reinterpret_cast<const Row*>(row_start(slot));
     }
-    // The stored vector as float32: the row itself, or its halves widened into `out` (dim floats).
-    const float* widened(std::size_t slot, float* out) const {
-        if (storage_ == Storage::kFloat32) return row<float>(slot);
-        const Half* halves = row<Half>(slot);
-        for (std::size_t j = 0; j < dim_; ++j) out[j] = half_to_float(halves[j]);
-        return out;
-    }
     // Whether two slots hold the same vector, as stored.
     bool same_rows(std::size_t a, std::size_t b) const {
         return std::memcmp(row_start(a), row_start(b), dim_ * element_bytes(storage_)) == 0;
